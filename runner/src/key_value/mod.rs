@@ -1,0 +1,1 @@
+//! Spin's key-value store: backend trait, SQLite and Redis backends.

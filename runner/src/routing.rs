@@ -1,0 +1,1 @@
+//! Spin's HTTP routing rules (pure).

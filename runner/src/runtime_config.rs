@@ -1,0 +1,1 @@
+//! The runtime configuration file (Spin's runtime-config.toml).

@@ -1,0 +1,1 @@
+//! Spin application variables: templates and providers (pure).
