@@ -1,0 +1,185 @@
+//! The `fermyon:spin/key-value@2.0.0` host binding (world `key-value-host`
+//! in `runner/wit/spin.wit`), with Spin's two levels of error: the outer
+//! `wasmtime::Result` traps the guest and is kept for host bugs (a stale
+//! handle); the inner [`Error`] is what the guest sees: `access-denied` for a
+//! label outside the component's `key_value_stores`, `no-such-store` for a
+//! label nothing configures, `other(message)` when the backend fails.
+
+use super::{Store, Stores};
+use std::collections::HashSet;
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "key-value-host",
+        imports: { default: async | trappable },
+        with: { "fermyon:spin/key-value.store": super::OpenStore },
+    });
+}
+
+use bindings::fermyon::spin::key_value;
+/// The generated interface: the guest-visible [`Error`] and the traits
+/// [`KeyValueCtx`] implements (callable directly, as the tests do).
+pub use key_value::{Error, Host, HostStore};
+
+/// Open stores one instance may hold at once; the next `open` gets
+/// `store-table-full`. Spin's default table capacity.
+pub const MAX_OPEN_STORES: usize = 256;
+
+/// What a guest's `store` resource points at.
+pub struct OpenStore {
+    label: String,
+    store: Arc<dyn Store>,
+}
+
+/// Per-instance key-value state: the labels this component may open, the
+/// application's stores, and the instance's open store handles.
+pub struct KeyValueCtx {
+    allowed: Arc<HashSet<String>>,
+    stores: Arc<Stores>,
+    table: ResourceTable,
+    open: usize,
+}
+
+impl KeyValueCtx {
+    /// State for one instance of a component whose `key_value_stores` is
+    /// `allowed`.
+    pub fn new(stores: Arc<Stores>, allowed: Arc<HashSet<String>>) -> Self {
+        Self {
+            allowed,
+            stores,
+            table: ResourceTable::new(),
+            open: 0,
+        }
+    }
+
+    fn store(&self, handle: &Resource<OpenStore>) -> wasmtime::Result<&OpenStore> {
+        Ok(self.table.get(handle)?)
+    }
+}
+
+/// Adds the key-value interface to `linker`; `get` finds the instance's
+/// [`KeyValueCtx`] in the store data.
+///
+/// ```no_run
+/// # use edge_runner::key_value::{self, KeyValueCtx};
+/// struct Host { kv: KeyValueCtx /* , wasi, http... */ }
+/// # fn f(engine: &wasmtime::Engine) -> anyhow::Result<()> {
+/// let mut linker = wasmtime::component::Linker::<Host>::new(engine);
+/// key_value::add_to_linker(&mut linker, |host| &mut host.kv)?;
+/// # Ok(()) }
+/// ```
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut KeyValueCtx,
+) -> anyhow::Result<()> {
+    key_value::add_to_linker::<T, KeyValueData>(linker, get)
+        .map_err(|err| anyhow::Error::from_boxed(err.into_boxed_dyn_error()))
+}
+
+/// Tells the generated `add_to_linker` that the host functions see a
+/// `&mut KeyValueCtx` borrowed from the store data.
+struct KeyValueData;
+
+impl HasData for KeyValueData {
+    type Data<'a> = &'a mut KeyValueCtx;
+}
+
+impl key_value::Host for KeyValueCtx {}
+
+impl HostStore for KeyValueCtx {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+        // Spin checks the component's permission before the store exists,
+        // so an unlisted label is access-denied whether configured or not.
+        if !self.allowed.contains(&label) {
+            return Ok(Err(Error::AccessDenied));
+        }
+        let Some(store) = self.stores.get(&label) else {
+            return Ok(Err(Error::NoSuchStore));
+        };
+        if self.open >= MAX_OPEN_STORES {
+            return Ok(Err(Error::StoreTableFull));
+        }
+        let store = Arc::clone(store);
+        let handle = self.table.push(OpenStore { label, store })?;
+        self.open += 1;
+        Ok(Ok(handle))
+    }
+
+    async fn get(
+        &mut self,
+        handle: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let open = self.store(&handle)?;
+        Ok(guest_result(open, "get", open.store.get(&key).await))
+    }
+
+    async fn set(
+        &mut self,
+        handle: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let open = self.store(&handle)?;
+        Ok(guest_result(
+            open,
+            "set",
+            open.store.set(&key, &value).await,
+        ))
+    }
+
+    async fn delete(
+        &mut self,
+        handle: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let open = self.store(&handle)?;
+        Ok(guest_result(open, "delete", open.store.delete(&key).await))
+    }
+
+    async fn exists(
+        &mut self,
+        handle: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        let open = self.store(&handle)?;
+        Ok(guest_result(open, "exists", open.store.exists(&key).await))
+    }
+
+    async fn get_keys(
+        &mut self,
+        handle: Resource<OpenStore>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        let open = self.store(&handle)?;
+        Ok(guest_result(open, "get-keys", open.store.get_keys().await))
+    }
+
+    async fn drop(&mut self, handle: Resource<OpenStore>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        self.open -= 1;
+        Ok(())
+    }
+}
+
+/// A backend failure becomes the guest's `other(message)`, logged here
+/// because the guest may swallow it (the cache answers `x-cache: bypass`).
+fn guest_result<T>(
+    open: &OpenStore,
+    operation: &str,
+    result: Result<T, super::StoreError>,
+) -> Result<T, Error> {
+    result.map_err(|err| {
+        eprintln!(
+            "key-value store {:?} ({}): {operation} failed: {err}",
+            open.label,
+            open.store.summary()
+        );
+        Error::Other(err.to_string())
+    })
+}
