@@ -123,11 +123,12 @@ fn committed_writes_survive_sigkill_of_the_writer() {
         .spawn()
         .unwrap();
 
-    // Let it commit a few hundred writes, then kill it mid-stream.
+    // Let it commit a few thousand writes (past a WAL checkpoint), then kill
+    // it mid-stream.
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut last_ack = None;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while last_ack.is_none_or(|n| n < 300) {
+    while last_ack.is_none_or(|n| n < 3000) {
         assert!(Instant::now() < deadline, "writer too slow");
         let line = lines.next().expect("writer exited early").unwrap();
         if let Some(n) = line.strip_prefix("ACK ") {
