@@ -1,0 +1,189 @@
+//! The internal API between the components, over Spin's local service
+//! chaining (`http://<component>.spin.internal`; neither component has a
+//! public route). Every chained request carries the caller's `x-request-id`.
+//!
+//! Processor (`http://processor.spin.internal`, pure, no capabilities):
+//!
+//! | request                                   | answer                                       |
+//! |-------------------------------------------|----------------------------------------------|
+//! | `POST /process` body = one item (JSON)    | 200 answer JSON, or 4xx error JSON           |
+//! | `POST /process/batch` body = JSON array   | 200 JSON array, one answer or error per item |
+//!
+//! Cache (`http://cache.spin.internal`, key-value store "default", upstream):
+//!
+//! | request                         | answer                                                           |
+//! |---------------------------------|------------------------------------------------------------------|
+//! | `GET /entries/{digest}`         | 200 the stored body (hit), 404 (miss), 503 store unavailable     |
+//! | `PUT /entries/{digest}` body    | 204 stored for `cache_ttl_seconds`, 503 store unavailable        |
+//! | `DELETE /entries`               | 200 `{"purged":n}`, 503                                          |
+//! | `GET /data/{key}`               | 200 upstream JSON with `x-cache: hit\|miss\|stale`; 4xx/5xx error |
+//! | `GET /stats`                    | 200 stats JSON (see [`crate::stats`]), 503                       |
+//! | `GET /health`                   | 200 `{"store":"ok"\|"unavailable"}`                              |
+//!
+//! `{digest}` is a [`crate::cache_key::process_digest`] (64 hex chars);
+//! `{key}` a validated data key.
+
+use crate::error::AppError;
+use crate::routes::{require_method, strip_query};
+
+/// Base URL of the processor for service chaining.
+pub const PROCESSOR_ORIGIN: &str = "http://processor.spin.internal";
+/// Base URL of the cache for service chaining.
+pub const CACHE_ORIGIN: &str = "http://cache.spin.internal";
+
+/// Header carrying the request id, on every response and chained request.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Header carrying the cache outcome.
+pub const CACHE_HEADER: &str = "x-cache";
+
+pub const PROCESS_PATH: &str = "/process";
+pub const PROCESS_BATCH_PATH: &str = "/process/batch";
+pub const ENTRIES_PATH: &str = "/entries";
+pub const DATA_PATH: &str = "/data";
+pub const STATS_PATH: &str = "/stats";
+pub const HEALTH_PATH: &str = "/health";
+
+/// A processor request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessorRoute {
+    One,
+    Batch,
+}
+
+/// Matches a request to the processor.
+pub fn processor_route(method: &str, path_with_query: &str) -> Result<ProcessorRoute, AppError> {
+    let route = match strip_query(path_with_query) {
+        PROCESS_PATH => ProcessorRoute::One,
+        PROCESS_BATCH_PATH => ProcessorRoute::Batch,
+        _ => return Err(AppError::no_route()),
+    };
+    require_method(method, "POST")?;
+    Ok(route)
+}
+
+/// A cache request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheRoute<'a> {
+    GetEntry { digest: &'a str },
+    PutEntry { digest: &'a str },
+    Purge,
+    Data { key: &'a str },
+    Stats,
+    Health,
+}
+
+/// Matches a request to the cache.
+pub fn cache_route<'a>(method: &str, path_with_query: &'a str) -> Result<CacheRoute<'a>, AppError> {
+    let path = strip_query(path_with_query);
+    match path {
+        ENTRIES_PATH => require_method(method, "DELETE").map(|()| CacheRoute::Purge),
+        STATS_PATH => require_method(method, "GET").map(|()| CacheRoute::Stats),
+        HEALTH_PATH => require_method(method, "GET").map(|()| CacheRoute::Health),
+        _ => {
+            if let Some(digest) = path.strip_prefix("/entries/") {
+                match method {
+                    "GET" => Ok(CacheRoute::GetEntry { digest }),
+                    "PUT" => Ok(CacheRoute::PutEntry { digest }),
+                    _ => Err(AppError::MethodNotAllowed { allow: "GET, PUT" }),
+                }
+            } else if let Some(key) = path.strip_prefix("/data/") {
+                require_method(method, "GET").map(|()| CacheRoute::Data { key })
+            } else {
+                Err(AppError::no_route())
+            }
+        }
+    }
+}
+
+/// The `x-cache` outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Served from a fresh cache entry.
+    Hit,
+    /// Computed or fetched, then stored.
+    Miss,
+    /// The upstream failed; an expired copy was served.
+    Stale,
+    /// The store failed; the answer was computed but not cached.
+    Bypass,
+}
+
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Stale => "stale",
+            CacheOutcome::Bypass => "bypass",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CacheOutcome> {
+        match s {
+            "hit" => Some(CacheOutcome::Hit),
+            "miss" => Some(CacheOutcome::Miss),
+            "stale" => Some(CacheOutcome::Stale),
+            "bypass" => Some(CacheOutcome::Bypass),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processor_routes_match() {
+        assert_eq!(processor_route("POST", "/process"), Ok(ProcessorRoute::One));
+        assert_eq!(
+            processor_route("POST", "/process/batch"),
+            Ok(ProcessorRoute::Batch)
+        );
+        assert_eq!(
+            processor_route("GET", "/process").unwrap_err().status(),
+            405
+        );
+        assert_eq!(processor_route("POST", "/other").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn cache_routes_match() {
+        let d = "ab".repeat(32);
+        let get = format!("/entries/{d}");
+        assert_eq!(
+            cache_route("GET", &get),
+            Ok(CacheRoute::GetEntry { digest: &d })
+        );
+        assert_eq!(
+            cache_route("PUT", &get),
+            Ok(CacheRoute::PutEntry { digest: &d })
+        );
+        assert_eq!(cache_route("DELETE", "/entries"), Ok(CacheRoute::Purge));
+        assert_eq!(
+            cache_route("GET", "/data/k"),
+            Ok(CacheRoute::Data { key: "k" })
+        );
+        assert_eq!(cache_route("GET", "/stats"), Ok(CacheRoute::Stats));
+        assert_eq!(cache_route("GET", "/health"), Ok(CacheRoute::Health));
+        assert_eq!(
+            cache_route("POST", &get).unwrap_err().allow(),
+            Some("GET, PUT")
+        );
+        assert_eq!(cache_route("GET", "/entries").unwrap_err().status(), 405);
+        assert_eq!(cache_route("GET", "/nope").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn cache_outcomes_round_trip() {
+        for o in [
+            CacheOutcome::Hit,
+            CacheOutcome::Miss,
+            CacheOutcome::Stale,
+            CacheOutcome::Bypass,
+        ] {
+            assert_eq!(CacheOutcome::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(CacheOutcome::parse("HIT"), None);
+    }
+}
