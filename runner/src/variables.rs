@@ -1,1 +1,0 @@
-//! Spin application variables: templates and providers (pure).
