@@ -4,7 +4,17 @@
 //! instance per request (Spin's isolation model), and provides the Spin
 //! interfaces the components import. One module per concern:
 
+pub mod app;
+pub mod builder;
+pub mod cli;
+pub mod engine;
+pub mod errors;
 pub mod key_value;
+pub mod logs;
+pub mod manifest;
+pub mod outbound;
 pub mod routing;
 pub mod runtime_config;
+pub mod server;
+pub mod state;
 pub mod variables;

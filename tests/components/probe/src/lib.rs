@@ -1,1 +1,151 @@
+//! A probe component for edge-runner's tests: each route exercises one host
+//! feature and answers 200 with what it saw, or 500/502 with the error, so a
+//! test can assert on exactly what the guest observed.
+//!
+//! Routes (path info after the component's route):
+//! - `GET /hello`                   → 200 `hello`
+//! - `GET /headers`                 → 200, one `name: value` line per `spin-*` header
+//! - `GET /trap`                    → panics (a trap)
+//! - `GET /loop`                    → never returns (busy loop)
+//! - `GET /fetch?url=<url>`         → the outbound response `<status> <body>`, or 502 `<error>`
+//! - `GET /var?name=<n>`            → the variable's value, or 500 `<error>`
+//! - `GET /env?name=<n>`            → the WASI environment variable, or 404
+//! - `GET /kv?store=<s>&op=<op>&key=<k>&value=<v>` → key-value result, or 500 `<error>`
+//! - `GET /print`                   → writes a line to stdout and stderr
+//! - `POST /echo`                   → the request body
 
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(req: Request) -> Response {
+    let path = req
+        .header("spin-path-info")
+        .and_then(|v| v.as_str())
+        .unwrap_or(req.path())
+        .to_string();
+    let query = req.query().to_string();
+    let param = |name: &str| query_param(&query, name);
+    match (req.method(), path.as_str()) {
+        (_, "/hello") => text(200, "hello"),
+        (_, "/headers") => {
+            let mut lines: Vec<String> = req
+                .headers()
+                .filter(|(k, _)| k.starts_with("spin-"))
+                .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or("<binary>")))
+                .collect();
+            lines.sort();
+            text(200, &lines.join("\n"))
+        }
+        (_, "/trap") => panic!("the probe was asked to trap"),
+        (_, "/loop") => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        (_, "/fetch") => fetch(&param("url").unwrap_or_default()).await,
+        (_, "/var") => match spin_sdk::variables::get(&param("name").unwrap_or_default()) {
+            Ok(v) => text(200, &v),
+            Err(e) => text(500, &format!("{e:?}")),
+        },
+        (_, "/env") => match std::env::var(param("name").unwrap_or_default()) {
+            Ok(v) => text(200, &v),
+            Err(_) => text(404, "unset"),
+        },
+        (_, "/kv") => kv(
+            &param("store").unwrap_or_default(),
+            &param("op").unwrap_or_default(),
+            param("key"),
+            param("value"),
+        ),
+        (_, "/print") => {
+            println!("probe says hello on stdout");
+            eprintln!("probe says hello on stderr");
+            text(200, "printed")
+        }
+        (Method::Post, "/echo") => text(200, &String::from_utf8_lossy(req.body())),
+        _ => text(404, "no such probe route"),
+    }
+}
+
+async fn fetch(url: &str) -> Response {
+    let request = Request::get(url);
+    match spin_sdk::http::send::<_, Response>(request).await {
+        Ok(resp) => text(
+            200,
+            &format!("{} {}", resp.status(), String::from_utf8_lossy(resp.body())),
+        ),
+        Err(e) => text(502, &format!("{e:?}")),
+    }
+}
+
+fn kv(store: &str, op: &str, key: Option<String>, value: Option<String>) -> Response {
+    let store = match spin_sdk::key_value::Store::open(store) {
+        Ok(s) => s,
+        Err(e) => return text(500, &format!("{e:?}")),
+    };
+    let key = key.unwrap_or_default();
+    let result = match op {
+        "get" => store.get(&key).map(|v| {
+            v.map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_else(|| "<none>".into())
+        }),
+        "set" => store
+            .set(&key, value.unwrap_or_default().as_bytes())
+            .map(|_| "ok".into()),
+        "delete" => store.delete(&key).map(|_| "ok".into()),
+        "exists" => store.exists(&key).map(|b| b.to_string()),
+        "keys" => store.get_keys().map(|mut k| {
+            k.sort();
+            k.join(",")
+        }),
+        _ => return text(400, "unknown op"),
+    };
+    match result {
+        Ok(v) => text(200, &v),
+        Err(e) => text(500, &format!("{e:?}")),
+    }
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match decoded {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn text(status: u16, body: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(body.to_string())
+        .build()
+        .into_response()
+}

@@ -1,0 +1,359 @@
+//! The loaded application: every component compiled and pre-instantiated
+//! once, and the per-request path: a fresh instance, the guest's
+//! `wasi:http/incoming-handler`, a deadline, and a 500 (never a crash)
+//! when the guest traps.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
+
+use crate::engine::WasmtimeResultExt;
+use crate::errors::error_response;
+use crate::key_value::Stores;
+use crate::key_value::host::KeyValueCtx;
+use crate::logs::{ComponentLog, Console, InstanceOutput};
+use crate::manifest::LoadedManifest;
+use crate::outbound::allowed::AllowList;
+use crate::outbound::{OutboundHooks, Upstream};
+use crate::state::HostState;
+use crate::variables::Resolver;
+use crate::variables::host::VariablesCtx;
+
+/// Settings that shape every request.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A request's whole time budget in the guest (504 past it).
+    pub request_timeout: Duration,
+    /// Largest linear memory an instance may grow to.
+    pub max_instance_memory: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            max_instance_memory: 128 << 20,
+        }
+    }
+}
+
+/// One component, ready to instantiate.
+pub struct ComponentRuntime {
+    /// The component id from spin.toml.
+    pub id: String,
+    pre: ProxyPre<HostState>,
+    allowed_hosts: Vec<String>,
+    /// Resolved at the first outbound request, as Spin does, so an unset
+    /// `{{ upstream_origin }}` only matters if the component calls out.
+    allow_list: OnceLock<Result<Arc<AllowList>, String>>,
+    key_value_stores: Arc<HashSet<String>>,
+    environment: Vec<(String, String)>,
+    stdout: Arc<ComponentLog>,
+    stderr: Arc<ComponentLog>,
+}
+
+impl ComponentRuntime {
+    /// The component's allow-list, its templates resolved.
+    pub fn allow_list(&self, app: &App) -> Result<Arc<AllowList>, String> {
+        self.allow_list
+            .get_or_init(|| {
+                let resolved = self
+                    .allowed_hosts
+                    .iter()
+                    .map(|entry| app.variables.resolve_template(entry))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("allowed_outbound_hosts: {e}"))?;
+                AllowList::parse(resolved.iter().map(String::as_str))
+                    .map(Arc::new)
+                    .map_err(|e| format!("allowed_outbound_hosts: {e}"))
+            })
+            .clone()
+    }
+}
+
+/// The whole application, shared by every request.
+pub struct App {
+    pub(crate) engine: Engine,
+    pub(crate) components: HashMap<String, Arc<ComponentRuntime>>,
+    pub(crate) variables: Arc<Resolver>,
+    pub(crate) stores: Arc<Stores>,
+    pub(crate) upstream: Arc<dyn Upstream>,
+    pub(crate) limits: Limits,
+}
+
+/// What [`App::load`] needs besides the manifest.
+pub struct LoadOptions {
+    /// Compiled-component cache directory.
+    pub cache_dir: PathBuf,
+    /// Where component logs go (`<state-dir>/logs`), or nowhere.
+    pub log_dir: Option<PathBuf>,
+    /// `-e KEY=VALUE`: WASI environment for every component.
+    pub env: Vec<(String, String)>,
+    /// Variable resolution (defaults, `--variable`, SPIN_VARIABLE_*).
+    pub variables: Arc<Resolver>,
+    /// Key-value stores from the runtime config.
+    pub stores: Arc<Stores>,
+    /// Where allowed network requests go.
+    pub upstream: Arc<dyn Upstream>,
+    /// Per-request limits.
+    pub limits: Limits,
+}
+
+impl App {
+    /// Compiles (or loads from cache) and pre-instantiates every component.
+    pub fn load(manifest: &LoadedManifest, opts: LoadOptions) -> anyhow::Result<Arc<Self>> {
+        let engine = crate::engine::new_engine()?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).anyhow()?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).anyhow()?;
+        crate::key_value::host::add_to_linker(&mut linker, |s: &mut HostState| &mut s.key_value)?;
+        crate::variables::host::add_to_linker(&mut linker, |s: &mut HostState| &mut s.variables)?;
+
+        let mut components = HashMap::new();
+        for (id, c) in &manifest.manifest.component {
+            let path = manifest.source_path(id)?;
+            let component = crate::engine::load_component(&engine, &path, &opts.cache_dir)
+                .with_context(|| format!("component `{id}`"))?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .anyhow()
+                .with_context(|| {
+                    format!(
+                        "component `{id}` ({}) imports something edge-runner does not provide",
+                        path.display()
+                    )
+                })?;
+            let pre = ProxyPre::new(pre).anyhow().with_context(|| {
+                format!("component `{id}` does not export wasi:http/incoming-handler: is it an HTTP component?")
+            })?;
+            let mut environment: Vec<(String, String)> = c
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            environment.extend(opts.env.iter().cloned());
+            let log_dir = opts.log_dir.as_deref();
+            components.insert(
+                id.clone(),
+                Arc::new(ComponentRuntime {
+                    id: id.clone(),
+                    pre,
+                    allowed_hosts: c.allowed_outbound_hosts.clone(),
+                    allow_list: OnceLock::new(),
+                    key_value_stores: Arc::new(c.key_value_stores.iter().cloned().collect()),
+                    environment,
+                    stdout: Arc::new(ComponentLog::new(id, Console::Stdout, log_dir)?),
+                    stderr: Arc::new(ComponentLog::new(id, Console::Stderr, log_dir)?),
+                }),
+            );
+        }
+        crate::engine::start_epoch_ticker(&engine);
+        Ok(Arc::new(Self {
+            engine,
+            components,
+            variables: opts.variables,
+            stores: opts.stores,
+            upstream: opts.upstream,
+            limits: opts.limits,
+        }))
+    }
+
+    /// Whether the app has a component with this id.
+    pub fn has_component(&self, id: &str) -> bool {
+        self.components.contains_key(id)
+    }
+
+    fn new_store(
+        self: &Arc<Self>,
+        component: &Arc<ComponentRuntime>,
+        depth: u32,
+    ) -> Store<HostState> {
+        let wasi = WasiCtxBuilder::new()
+            .envs(&component.environment)
+            .stdout(InstanceOutput(component.stdout.clone()))
+            .stderr(InstanceOutput(component.stderr.clone()))
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHooks {
+                app: self.clone(),
+                component: component.clone(),
+                depth,
+            },
+            key_value: KeyValueCtx::new(self.stores.clone(), component.key_value_stores.clone()),
+            variables: VariablesCtx::new(component.id.clone(), self.variables.clone()),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.max_instance_memory)
+                .instances(64)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // A guest gets the CPU back every tick (so a busy loop cannot starve
+        // other requests on this thread) until its deadline, then traps.
+        let deadline = Instant::now() + self.limits.request_timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    /// Runs one request through a fresh instance of `component`.
+    ///
+    /// The guest runs in its own task: it may keep streaming the body after
+    /// it has sent the response head. A trap before the head is sent gives a
+    /// 500, a guest past its deadline a 504; either way only this request
+    /// fails.
+    pub async fn handle<B>(
+        self: &Arc<Self>,
+        component: &Arc<ComponentRuntime>,
+        request: http::Request<B>,
+        depth: u32,
+    ) -> Result<http::Response<WasiBody>, GuestFailure>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let mut store = self.new_store(component, depth);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let setup = (|| {
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, request)
+                .anyhow()?;
+            let out = store.data_mut().http().new_response_outparam(tx).anyhow()?;
+            anyhow::Ok((req, out))
+        })();
+        let (req, out) = setup.map_err(|e| GuestFailure::Host(format!("{e:#}")))?;
+        let pre = component.pre.clone();
+        let id = component.id.clone();
+        let timeout = self.limits.request_timeout;
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        });
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(code))) => Err(GuestFailure::Guest(format!(
+                "component `{id}` answered with an error: {code:?}"
+            ))),
+            Ok(Err(_)) => {
+                // The guest returned (or trapped) without setting a response.
+                match task.await {
+                    Ok(Ok(())) => Err(GuestFailure::Guest(format!(
+                        "component `{id}` returned without sending a response"
+                    ))),
+                    Ok(Err(e)) if is_interrupt(&e) => Err(GuestFailure::Timeout),
+                    Ok(Err(e)) => Err(GuestFailure::Trap(format!(
+                        "component `{id}` trapped: {e:?}"
+                    ))),
+                    Err(e) => Err(GuestFailure::Host(format!(
+                        "component `{id}` task failed: {e}"
+                    ))),
+                }
+            }
+            Err(_) => {
+                task.abort();
+                Err(GuestFailure::Timeout)
+            }
+        }
+    }
+
+    /// A chained call (`http://<id>.spin.internal/...`): the same path as a
+    /// public request, into the target; failures become the response the
+    /// caller sees, as an HTTP answer from the target would.
+    pub async fn handle_chained(
+        self: &Arc<Self>,
+        target: &str,
+        request: http::Request<WasiBody>,
+        depth: u32,
+    ) -> http::Response<WasiBody> {
+        let Some(component) = self.components.get(target).cloned() else {
+            return error_response(
+                http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such component",
+                None,
+            );
+        };
+        let request = crate::server::with_chaining_headers(request, target);
+        match self.handle(&component, request, depth).await {
+            Ok(response) => response,
+            Err(failure) => failure.into_response(None),
+        }
+    }
+}
+
+fn is_interrupt(e: &wasmtime::Error) -> bool {
+    matches!(
+        e.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    )
+}
+
+/// Why a request did not get the guest's own response.
+#[derive(Debug)]
+pub enum GuestFailure {
+    /// The guest trapped (panic, unreachable, out of memory...).
+    Trap(String),
+    /// The guest ran past the request deadline.
+    Timeout,
+    /// The guest reported an error instead of a response, or none at all.
+    Guest(String),
+    /// The host failed.
+    Host(String),
+}
+
+impl GuestFailure {
+    /// The response for the caller: generic text, details in the log.
+    pub fn into_response(self, request_id: Option<&str>) -> http::Response<WasiBody> {
+        match self {
+            GuestFailure::Timeout => error_response(
+                http::StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "the request took too long to process",
+                request_id,
+            ),
+            GuestFailure::Trap(why) | GuestFailure::Guest(why) | GuestFailure::Host(why) => {
+                eprintln!("error: {why}");
+                error_response(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "internal error",
+                    request_id,
+                )
+            }
+        }
+    }
+}
+
+/// Collects a body into bytes (for tests and small internal answers).
+pub async fn collect_body(body: WasiBody) -> anyhow::Result<Bytes> {
+    Ok(body
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .to_bytes())
+}

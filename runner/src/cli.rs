@@ -1,0 +1,269 @@
+//! The command line, shaped like Spin's: `up` and `build`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, Limits, LoadOptions};
+use crate::manifest::LoadedManifest;
+use crate::server::{Server, ServerLimits};
+
+/// A Spin-compatible runner: serves a spin.toml HTTP application on wasmtime.
+#[derive(Debug, Parser)]
+#[command(name = "edge-runner", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the application (like `spin up`).
+    Up(UpArgs),
+    /// Build the components (like `spin build`).
+    Build(BuildArgs),
+}
+
+/// `edge-runner up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// The application manifest, or a directory holding spin.toml.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    pub from: PathBuf,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Runtime configuration (key-value stores), Spin's format.
+    #[arg(long = "runtime-config-file")]
+    pub runtime_config_file: Option<PathBuf>,
+    /// State directory (key-value SQLite file, logs); default `.spin` next
+    /// to the manifest.
+    #[arg(long = "state-dir")]
+    pub state_dir: Option<PathBuf>,
+    /// Run the components' build commands first (like `spin up --build`).
+    #[arg(long)]
+    pub build: bool,
+    /// WASI environment variable for every component, `KEY=VALUE`.
+    #[arg(short = 'e', long = "env", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+    /// Application variable: `KEY=VALUE`, `KEY=@file`, or `@file.json`/`@file.toml` (as Spin 3's `--variable`).
+    #[arg(long = "variable")]
+    pub variables: Vec<crate::variables::VariableFlag>,
+    /// Compiled-component cache (default: $EDGE_RUNNER_CACHE_DIR or ~/.cache/edge-runner).
+    #[arg(long = "cache-dir")]
+    pub cache_dir: Option<PathBuf>,
+    /// Time a request may spend in the components before a 504, in seconds.
+    #[arg(long = "request-timeout", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+/// `edge-runner build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The application manifest, or a directory holding spin.toml.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    pub from: PathBuf,
+    /// Build only these components.
+    #[arg(short = 'c', long = "component-id")]
+    pub components: Vec<String>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Build(args) => {
+            let manifest = LoadedManifest::load(&args.from)?;
+            let only = (!args.components.is_empty()).then_some(args.components.as_slice());
+            crate::builder::build(&manifest, only)
+        }
+        Command::Up(args) => up(args).await,
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let manifest = LoadedManifest::load(&args.from)?;
+    if args.build {
+        crate::builder::build(&manifest, None)?;
+    } else {
+        let stale = crate::builder::stale_components(&manifest);
+        if !stale.is_empty() {
+            eprintln!(
+                "Components missing or out of date: {}; building them first (the first build compiles dependencies and takes a few minutes)...",
+                stale.join(", ")
+            );
+            crate::builder::build(&manifest, Some(&stale))?;
+        }
+    }
+
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => crate::runtime_config::load(path)?,
+        None => Default::default(),
+    };
+    let state_dir = runtime_config
+        .resolve_state_dir(args.state_dir.as_deref(), &manifest.dir)
+        .context("cannot resolve the state directory")?;
+    if let Some(dir) = &state_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create state dir {}", dir.display()))?;
+    }
+    let stores = Arc::new(crate::key_value::Stores::from_config(
+        &runtime_config,
+        state_dir.as_deref(),
+    )?);
+    for (id, component) in &manifest.manifest.component {
+        stores.check_component(id, component.key_value_stores.iter().map(String::as_str))?;
+    }
+
+    let variables = resolver_for(&manifest.manifest, &args.variables)?;
+
+    let log_dir = state_dir.as_ref().map(|d| d.join("logs"));
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(crate::engine::default_cache_dir);
+    let app = App::load(
+        &manifest,
+        LoadOptions {
+            cache_dir,
+            log_dir: log_dir.clone(),
+            env: args.env.clone(),
+            variables: Arc::new(variables),
+            stores: stores.clone(),
+            upstream: Arc::new(crate::outbound::Network),
+            limits: Limits {
+                request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+                ..Limits::default()
+            },
+        },
+    )?;
+    let router = build_router(&manifest.manifest)?;
+    if router.routes().next().is_none() {
+        bail!("no public HTTP routes: add a [[trigger.http]] with a route such as \"/...\"");
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let base = manifest.manifest.base();
+    if let Some(dir) = &log_dir {
+        println!("Logging component stdio to \"{}/\"", dir.display());
+        println!();
+    }
+    for (label, summary) in stores.summaries() {
+        eprintln!("Key-value store {label:?}: {summary}");
+    }
+    println!("Serving http://{addr}");
+    println!("Available Routes:");
+    let describe = |id: &str| {
+        manifest
+            .manifest
+            .component
+            .get(id)
+            .and_then(|c| c.description.clone())
+    };
+    for line in router.available_routes(&format!("http://{addr}"), describe) {
+        println!("{line}");
+    }
+    eprintln!("Ready in {} ms", started.elapsed().as_millis());
+
+    let server = Server::new(app, router, ServerLimits::default(), base);
+    server.serve(listener, shutdown_signal()).await
+}
+
+/// The variable resolver for a manifest: its declarations, its components'
+/// templates, and Spin's providers (`--variable` flags, then SPIN_VARIABLE_*).
+pub fn resolver_for(
+    manifest: &crate::manifest::Manifest,
+    flags: &[crate::variables::VariableFlag],
+) -> anyhow::Result<crate::variables::Resolver> {
+    use crate::variables::{
+        EnvProvider, Resolver, StaticProvider, VariableDecl, spin_up_providers,
+    };
+    let decls = manifest.variables.iter().map(|(name, v)| {
+        (
+            name.clone(),
+            VariableDecl {
+                default: v.default.clone(),
+                required: v.required,
+                secret: v.secret,
+            },
+        )
+    });
+    let components = manifest
+        .component
+        .iter()
+        .map(|(id, c)| (id.clone(), c.variables.clone()));
+    let providers = spin_up_providers(
+        StaticProvider::from_flags(flags)?,
+        EnvProvider::from_process_env(),
+    );
+    Ok(Resolver::new(decls, components, providers)?)
+}
+
+/// The HTTP router for the manifest's triggers; duplicate routes are
+/// reported and the later one wins, as Spin does.
+pub fn build_router(
+    manifest: &crate::manifest::Manifest,
+) -> anyhow::Result<crate::routing::Router> {
+    use crate::routing::RouteConfig;
+    let triggers = manifest.http_triggers();
+    let configs: Vec<(String, RouteConfig)> = triggers
+        .into_iter()
+        .map(|t| {
+            let config = match t.route {
+                Some(route) => RouteConfig::Route(route),
+                None => RouteConfig::Private { private: true },
+            };
+            (t.component, config)
+        })
+        .collect();
+    let (router, duplicates) = crate::routing::Router::build(
+        &manifest.base(),
+        configs.iter().map(|(id, c)| (id.as_str(), c)),
+    )?;
+    if !duplicates.is_empty() {
+        eprintln!("The following component routes are duplicates and will never be used:");
+        for d in &duplicates {
+            eprintln!("{d}");
+        }
+    }
+    Ok(router)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

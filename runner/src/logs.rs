@@ -1,0 +1,211 @@
+//! Component stdout/stderr: each line prefixed with the component id on the
+//! console and appended to `<state-dir>/logs/<id>_stdout.txt` /
+//! `<id>_stderr.txt`, the file names Spin uses for its log directory.
+//!
+//! Output is split into lines per instance, so two concurrent instances
+//! never interleave within a line; a partial last line is written when the
+//! instance ends.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// Which console stream a log goes to.
+#[derive(Debug, Clone, Copy)]
+pub enum Console {
+    /// The runner's stdout.
+    Stdout,
+    /// The runner's stderr.
+    Stderr,
+}
+
+/// One component's stdout or stderr: shared by all its instances.
+pub struct ComponentLog {
+    prefix: String,
+    console: Console,
+    file: Option<Mutex<File>>,
+}
+
+impl ComponentLog {
+    /// A log for `component` that writes to `console` and, when `log_dir` is
+    /// given, to `<log_dir>/<component>_<stdout|stderr>.txt`.
+    pub fn new(component: &str, console: Console, log_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let file = match log_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let name = match console {
+                    Console::Stdout => format!("{component}_stdout.txt"),
+                    Console::Stderr => format!("{component}_stderr.txt"),
+                };
+                Some(Mutex::new(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(dir.join(name))?,
+                ))
+            }
+            None => None,
+        };
+        Ok(Self {
+            prefix: format!("[{component}] "),
+            console,
+            file,
+        })
+    }
+
+    fn write_line(&self, line: &[u8]) {
+        // Console and file failures are not the guest's problem: a closed
+        // stdout must not trap the component, so errors are ignored.
+        let mut out = Vec::with_capacity(self.prefix.len() + line.len() + 1);
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(line);
+        out.push(b'\n');
+        match self.console {
+            Console::Stdout => {
+                let _ = std::io::stdout().lock().write_all(&out);
+            }
+            Console::Stderr => {
+                let _ = std::io::stderr().lock().write_all(&out);
+            }
+        }
+        if let Some(file) = &self.file
+            && let Ok(mut f) = file.lock()
+        {
+            let _ = f.write_all(line).and_then(|_| f.write_all(b"\n"));
+        }
+    }
+}
+
+/// A WASI stdout/stderr for one instance of a component.
+#[derive(Clone)]
+pub struct InstanceOutput(pub Arc<ComponentLog>);
+
+impl IsTerminal for InstanceOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for InstanceOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(LineWriter::new(self.0.clone()))
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(LineWriter::new(self.0.clone()))
+    }
+}
+
+/// Longest line kept before it is written out unterminated: a guest that
+/// never writes a newline cannot grow the buffer without bound.
+const MAX_LINE: usize = 16 * 1024;
+
+struct LineWriter {
+    log: Arc<ComponentLog>,
+    buf: Vec<u8>,
+}
+
+impl LineWriter {
+    fn new(log: Arc<ComponentLog>) -> Self {
+        Self {
+            log,
+            buf: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        while let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=i).collect();
+            let line = line.strip_suffix(b"\n").unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.log.write_line(line);
+        }
+        if self.buf.len() > MAX_LINE {
+            let line = std::mem::take(&mut self.buf);
+            self.log.write_line(&line);
+        }
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            self.log.write_line(&self.buf);
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LineWriter {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for LineWriter {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for LineWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut().push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_written_whole_to_the_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(ComponentLog::new("probe", Console::Stderr, Some(dir.path())).unwrap());
+        {
+            let mut w = LineWriter::new(log.clone());
+            w.push(b"hel");
+            w.push(b"lo\nwor");
+            w.push(b"ld");
+        }
+        let text = std::fs::read_to_string(dir.path().join("probe_stderr.txt")).unwrap();
+        assert_eq!(text, "hello\nworld\n");
+    }
+
+    #[test]
+    fn a_line_without_newline_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(ComponentLog::new("p", Console::Stderr, Some(dir.path())).unwrap());
+        let mut w = LineWriter::new(log);
+        w.push(&vec![b'x'; MAX_LINE + 10]);
+        assert!(w.buf.is_empty());
+    }
+}

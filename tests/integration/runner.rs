@@ -1,0 +1,350 @@
+//! The runner's own behaviours, through the probe component over real
+//! sockets: routing and Spin's headers, service chaining, the outbound
+//! allow-list, variables, environment, traps, deadlines, logs, shutdown.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Runner, Spawn, request};
+
+/// A probe app: `probe` public under /probe/..., `inner` private (chaining
+/// target), `locked` public with no capabilities at all.
+pub const PROBE_APP: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "probe-app"
+
+[variables]
+greeting = { default = "hello" }
+origin = { default = "" }
+secret_token = { default = "s3cret", secret = true }
+
+[[trigger.http]]
+route = "/probe/..."
+component = "probe"
+
+[[trigger.http]]
+route = "/exact"
+component = "locked"
+
+[[trigger.http]]
+route = "/locked/..."
+component = "locked"
+
+[[trigger.http]]
+route = { private = true }
+component = "inner"
+
+[component.probe]
+source = "{{probe.wasm}}"
+allowed_outbound_hosts = ["http://inner.spin.internal", "{{ origin }}"]
+key_value_stores = ["default"]
+environment = { PROBE_ENV = "from-manifest" }
+[component.probe.variables]
+greeting = "{{ greeting }}, world"
+token = "{{ secret_token }}"
+
+[component.inner]
+source = "{{probe.wasm}}"
+
+[component.locked]
+source = "{{probe.wasm}}"
+"#;
+
+fn probe() -> Runner {
+    Runner::spawn(Spawn {
+        manifest: Some(PROBE_APP),
+        ..Spawn::default()
+    })
+}
+
+fn probe_with(args: &[&str], env: &[(&str, &str)]) -> Runner {
+    Runner::spawn(Spawn {
+        manifest: Some(PROBE_APP),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+}
+
+#[test]
+fn serves_a_wildcard_route_and_prints_the_route_table() {
+    let r = probe();
+    let res = r.get("/probe/hello");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.text(), "hello");
+    let out = r.output();
+    assert!(out.contains("Available Routes:"), "{out}");
+    assert!(
+        out.contains(&format!("probe: http://{}/probe (wildcard)", r.addr)),
+        "{out}"
+    );
+    assert!(
+        !out.contains("inner:"),
+        "private components are not listed: {out}"
+    );
+}
+
+#[test]
+fn adds_spin_headers_to_routed_requests() {
+    let r = probe();
+    let res = r.get("/probe/headers?x=1");
+    let text = res.text();
+    assert!(text.contains("spin-path-info: /headers"), "{text}");
+    assert!(text.contains("spin-matched-route: /probe/..."), "{text}");
+    assert!(text.contains("spin-component-route: /probe"), "{text}");
+    assert!(
+        text.contains("spin-raw-component-route: /probe/..."),
+        "{text}"
+    );
+    assert!(text.contains("spin-base-path: /"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "spin-full-url: http://{}/probe/headers?x=1",
+            r.addr
+        )),
+        "{text}"
+    );
+    assert!(text.contains("spin-client-addr: 127.0.0.1:"), "{text}");
+}
+
+#[test]
+fn unknown_paths_get_a_json_404_and_private_components_are_unreachable() {
+    let r = probe();
+    for path in ["/nothing", "/inner/hello", "/exact/more"] {
+        let res = r.get(path);
+        assert_eq!(res.status, 404, "{path}: {}", res.text());
+        assert_eq!(res.error_code(), "not_found");
+        assert!(res.header("x-request-id").is_some());
+    }
+}
+
+#[test]
+fn exact_routes_match_exactly() {
+    let r = probe();
+    let res = r.get("/exact");
+    assert_eq!(
+        res.status, 404,
+        "the locked probe has no route for empty path info"
+    );
+    assert_eq!(res.text(), "no such probe route");
+}
+
+#[test]
+fn chains_to_a_private_component_in_process() {
+    let r = probe();
+    let res = r.get("/probe/fetch?url=http://inner.spin.internal/hello");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.text(), "200 hello");
+    let res = r.get("/probe/fetch?url=http://inner.spin.internal/headers");
+    assert!(
+        res.text().contains("spin-path-info: /headers"),
+        "{}",
+        res.text()
+    );
+}
+
+#[test]
+fn a_chained_call_not_in_the_allow_list_is_denied() {
+    let r = probe();
+    let res = r.get("/locked/fetch?url=http://inner.spin.internal/hello");
+    assert_eq!(res.status, 502);
+    assert!(res.text().contains("HttpRequestDenied"), "{}", res.text());
+}
+
+#[test]
+fn a_denied_host_is_never_contacted() {
+    // A real listener the probe is NOT allowed to reach: the runner must
+    // refuse in the hook, so no connection ever arrives.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/secret", listener.local_addr().unwrap());
+    let r = probe();
+    let res = r.get(&format!("/probe/fetch?url={url}"));
+    assert_eq!(res.status, 502);
+    assert!(res.text().contains("HttpRequestDenied"), "{}", res.text());
+    assert!(listener.accept().is_err(), "the denied host was contacted");
+    assert!(
+        r.output().contains("allowed_outbound_hosts"),
+        "{}",
+        r.output()
+    );
+}
+
+#[test]
+fn a_host_allowed_by_a_variable_template_is_reached() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = upstream.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nupstream",
+            );
+        }
+    });
+    let origin = format!("http://{addr}");
+    let r = probe_with(&[], &[("SPIN_VARIABLE_ORIGIN", &origin)]);
+    let res = r.get(&format!("/probe/fetch?url={origin}/x"));
+    assert_eq!(res.text(), "200 upstream");
+}
+
+#[test]
+fn variables_come_from_defaults_then_env_then_flags() {
+    let r = probe();
+    assert_eq!(r.get("/probe/var?name=greeting").text(), "hello, world");
+    assert_eq!(r.get("/probe/var?name=token").text(), "s3cret");
+    drop(r);
+    let r = probe_with(&[], &[("SPIN_VARIABLE_GREETING", "hi")]);
+    assert_eq!(r.get("/probe/var?name=greeting").text(), "hi, world");
+    drop(r);
+    let r = probe_with(&["--variable", "greeting=hey"], &[]);
+    assert_eq!(r.get("/probe/var?name=greeting").text(), "hey, world");
+}
+
+#[test]
+fn variable_errors_reach_the_guest_as_spin_reports_them() {
+    let r = probe();
+    let res = r.get("/probe/var?name=nope");
+    assert_eq!(res.status, 500);
+    assert!(res.text().contains("Undefined"), "{}", res.text());
+    let res = r.get("/probe/var?name=Bad-Name");
+    assert!(res.text().contains("InvalidName"), "{}", res.text());
+}
+
+#[test]
+fn wasi_environment_comes_from_the_manifest_and_env_flags() {
+    let r = probe_with(&["-e", "EXTRA=flag"], &[]);
+    assert_eq!(r.get("/probe/env?name=PROBE_ENV").text(), "from-manifest");
+    assert_eq!(r.get("/probe/env?name=EXTRA").text(), "flag");
+    assert_eq!(
+        r.get("/probe/env?name=HOME").status,
+        404,
+        "the host environment does not leak"
+    );
+}
+
+#[test]
+fn key_value_access_follows_key_value_stores() {
+    let r = probe();
+    assert_eq!(
+        r.get("/probe/kv?store=default&op=set&key=k&value=v").text(),
+        "ok"
+    );
+    assert_eq!(r.get("/probe/kv?store=default&op=get&key=k").text(), "v");
+    let denied = r.get("/locked/kv?store=default&op=get&key=k");
+    assert_eq!(denied.status, 500);
+    assert!(denied.text().contains("AccessDenied"), "{}", denied.text());
+}
+
+#[test]
+fn a_trapping_component_gets_a_500_and_the_runner_stays_up() {
+    let mut r = probe();
+    let res = r.get("/probe/trap");
+    assert_eq!(res.status, 500);
+    assert_eq!(res.error_code(), "internal_error");
+    assert!(
+        !res.text().contains("panicked"),
+        "details stay in the log: {}",
+        res.text()
+    );
+    assert!(r.is_running());
+    assert_eq!(r.get("/probe/hello").status, 200);
+}
+
+#[test]
+fn a_looping_component_gets_a_504_at_its_deadline() {
+    let r = probe_with(&["--request-timeout", "1"], &[]);
+    let started = Instant::now();
+    let res = r.get("/probe/loop");
+    assert_eq!(res.status, 504, "{}", res.text());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(r.get("/probe/hello").status, 200);
+}
+
+#[test]
+fn component_output_is_prefixed_and_logged_under_the_state_dir() {
+    let r = probe();
+    assert_eq!(r.get("/probe/print").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !r.output().contains("[probe] probe says hello on stderr") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = r.output();
+    assert!(out.contains("[probe] probe says hello on stdout"), "{out}");
+    assert!(out.contains("[probe] probe says hello on stderr"), "{out}");
+    let log = std::fs::read_to_string(r.dir.path().join(".spin/logs/probe_stdout.txt")).unwrap();
+    assert!(log.contains("probe says hello on stdout"), "{log}");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    let mut r = probe();
+    let addr = r.addr;
+    let slow = std::thread::spawn(move || {
+        // A request that is in flight when SIGTERM arrives.
+        request(
+            addr,
+            "POST",
+            "/probe/echo",
+            &[("content-type", "text/plain")],
+            b"still here",
+        )
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let status = r.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let res = slow.join().unwrap();
+    assert_eq!(res.text(), "still here");
+}
+
+#[test]
+fn spin_well_known_health_is_answered_by_the_runner() {
+    let r = probe();
+    let res = r.get("/.well-known/spin/health");
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text(), "OK");
+}
+
+#[test]
+fn a_manifest_error_names_the_field_and_exits_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = crate::helpers::write_manifest(
+        dir.path(),
+        &PROBE_APP.replace("key_value_stores", "key_value_storez"),
+    );
+    let out = std::process::Command::new(crate::helpers::runner_bin())
+        .args(["up", "--listen", "127.0.0.1:0", "-f"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("key_value_storez"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Serving"));
+}
+
+#[test]
+fn a_required_variable_without_a_value_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = crate::helpers::write_manifest(
+        dir.path(),
+        &PROBE_APP.replace(
+            "greeting = { default = \"hello\" }",
+            "greeting = { required = true }",
+        ),
+    );
+    let out = std::process::Command::new(crate::helpers::runner_bin())
+        .args(["up", "--listen", "127.0.0.1:0", "-f"])
+        .arg(&manifest)
+        .env_remove("SPIN_VARIABLE_GREETING")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("greeting"), "{stderr}");
+}
