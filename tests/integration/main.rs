@@ -2,4 +2,5 @@
 //! sockets. One binary, one module per feature; see helpers.rs.
 
 mod helpers;
+mod deploy;
 mod runner;

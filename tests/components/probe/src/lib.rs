@@ -13,6 +13,7 @@
 //! - `GET /kv?store=<s>&op=<op>&key=<k>&value=<v>` → key-value result, or 500 `<error>`
 //! - `GET /print`                   → writes a line to stdout and stderr
 //! - `POST /echo`                   → the request body
+//! - `GET /sleep?ms=<n>`            → 200 `slept` after n milliseconds (a monotonic-clock wait)
 
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
 use spin_sdk::http_component;
@@ -63,6 +64,11 @@ async fn handle(req: Request) -> Response {
             println!("probe says hello on stdout");
             eprintln!("probe says hello on stderr");
             text(200, "printed")
+        }
+        (_, "/sleep") => {
+            let ms: u64 = param("ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            text(200, "slept")
         }
         (Method::Post, "/echo") => text(200, &String::from_utf8_lossy(req.body())),
         _ => text(404, "no such probe route"),

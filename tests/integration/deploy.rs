@@ -1,0 +1,1 @@
+//! spin.toml and deploy/ checked against upstream schemas (placeholder).
