@@ -4,7 +4,8 @@
 //! The components are built before the tests by `scripts/test` (a nested
 //! cargo build from inside `cargo test` would block on cargo's lock), so
 //! these helpers only check that the files are there and say how to make
-//! them when they are not. Each spawned runner's output is captured and
+//! them when they are not.
+#![allow(dead_code)] // each test module uses its own subset of the helpers Each spawned runner's output is captured and
 //! printed when the test fails.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -102,6 +103,7 @@ pub struct Runner {
 }
 
 /// How to start a runner.
+#[derive(Default)]
 pub struct Spawn<'a> {
     /// `up` arguments beyond `-f`, `--listen`, `--state-dir`, `--cache-dir`.
     pub args: Vec<String>,
@@ -109,16 +111,6 @@ pub struct Spawn<'a> {
     pub env: Vec<(String, String)>,
     /// The manifest text (see [`write_manifest`]); `None` = the app's spin.toml.
     pub manifest: Option<&'a str>,
-}
-
-impl Default for Spawn<'_> {
-    fn default() -> Self {
-        Self {
-            args: Vec::new(),
-            env: Vec::new(),
-            manifest: None,
-        }
-    }
 }
 
 impl Runner {

@@ -8,7 +8,7 @@
 //! A path is an error. `{{ variable }}` templates are resolved by the caller
 //! before parsing (Spin resolves them at the first outbound request).
 
-use std::ops::Range;
+use std::ops::RangeInclusive;
 
 /// One parsed `allowed_outbound_hosts` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ enum HostPattern {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PortPattern {
     Any,
-    Ports(Vec<Range<u16>>),
+    Ports(RangeInclusive<u16>),
 }
 
 /// The well-known port of a scheme, as Spin knows them.
@@ -89,7 +89,7 @@ impl AllowedHost {
         };
         let port = match port {
             Some("*") => PortPattern::Any,
-            Some(p) => PortPattern::Ports(vec![parse_port(entry, p)?]),
+            Some(p) => PortPattern::Ports(parse_port(entry, p)?),
             None => {
                 let Some(scheme) = scheme.as_deref() else {
                     return Err(format!(
@@ -97,7 +97,7 @@ impl AllowedHost {
                     ));
                 };
                 match well_known_port(scheme) {
-                    Some(p) => PortPattern::Ports(vec![p..p + 1]),
+                    Some(p) => PortPattern::Ports(p..=p),
                     None => {
                         return Err(format!(
                             "{entry:?} does not contain a port and `{scheme}` has no well-known port; add `:port`"
@@ -120,13 +120,14 @@ impl AllowedHost {
         };
         let port_ok = match &self.port {
             PortPattern::Any => true,
-            PortPattern::Ports(ranges) => ranges.iter().any(|r| r.contains(&port)),
+            PortPattern::Ports(range) => range.contains(&port),
         };
         scheme_ok && host_ok && port_ok
     }
 }
 
-fn parse_port(entry: &str, p: &str) -> Result<Range<u16>, String> {
+/// A port, or a range `a..b` (end exclusive, as Spin writes it).
+fn parse_port(entry: &str, p: &str) -> Result<RangeInclusive<u16>, String> {
     let bad = || format!("{entry:?}: port {p:?} is not a number, a range `a..b` or `*`");
     if let Some((a, b)) = p.split_once("..") {
         let a: u16 = a.parse().map_err(|_| bad())?;
@@ -134,10 +135,10 @@ fn parse_port(entry: &str, p: &str) -> Result<Range<u16>, String> {
         if a >= b {
             return Err(bad());
         }
-        Ok(a..b)
+        Ok(a..=b - 1)
     } else {
         let p: u16 = p.parse().map_err(|_| bad())?;
-        Ok(p..p.saturating_add(1))
+        Ok(p..=p)
     }
 }
 
@@ -210,6 +211,11 @@ mod tests {
     fn an_explicit_port_replaces_the_default() {
         assert!(allows("http://127.0.0.1:8080", "http", "127.0.0.1", 8080));
         assert!(!allows("http://127.0.0.1:8080", "http", "127.0.0.1", 80));
+    }
+
+    #[test]
+    fn the_highest_port_can_be_allowed() {
+        assert!(allows("http://h:65535", "http", "h", 65535));
     }
 
     #[test]
