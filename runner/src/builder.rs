@@ -147,6 +147,53 @@ mod tests {
         assert!(!matches_segment("a*b*c", "aXXbY"));
     }
 
+    fn manifest_in(dir: &Path, command: &str) -> LoadedManifest {
+        let text = format!(
+            r#"
+spin_manifest_version = 2
+[application]
+name = "t"
+[[trigger.http]]
+route = "/..."
+component = "app"
+[component.app]
+source = "out/app.wasm"
+[component.app.build]
+command = "{command}"
+watch = ["src/**/*.rs"]
+"#
+        );
+        std::fs::write(dir.join("spin.toml"), text).unwrap();
+        LoadedManifest::load(&dir.join("spin.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_missing_or_older_component_is_stale_and_building_fixes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
+        let m = manifest_in(dir.path(), "mkdir -p out && touch out/app.wasm");
+        assert_eq!(stale_components(&m), vec!["app".to_string()]);
+        build(&m, None).unwrap();
+        assert!(stale_components(&m).is_empty());
+        // A watched file changed after the build: stale again.
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("src/lib.rs"))
+            .unwrap();
+        f.set_modified(later).unwrap();
+        assert_eq!(stale_components(&m), vec!["app".to_string()]);
+    }
+
+    #[test]
+    fn a_failing_build_command_is_an_error_naming_the_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest_in(dir.path(), "exit 3");
+        let e = format!("{:#}", build(&m, None).unwrap_err());
+        assert!(e.contains("component `app`"), "{e}");
+    }
+
     #[test]
     fn globs_descend_with_double_stars() {
         let dir = tempfile::tempdir().unwrap();
