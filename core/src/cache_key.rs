@@ -21,15 +21,15 @@ pub const STATS_PREFIX: &str = "stats:";
 /// serves an answer computed under the old rule). 64 lower-case hex chars.
 pub fn process_digest(item: &Item, rule: &Rule) -> String {
     // A JSON array is an injective encoding: no two inputs share a preimage.
-    let canonical = serde_json::json!([
+    let canonical = serde_json::to_string(&(
         "edge-processor/process/v1",
-        item.id,
+        &item.id,
         item.value,
         item.timestamp,
         rule.threshold,
         rule.multiplier,
-    ])
-    .to_string();
+    ))
+    .unwrap_or_default();
     sha256::hex(&sha256::digest(canonical.as_bytes()))
 }
 

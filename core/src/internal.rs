@@ -26,9 +26,13 @@
 use crate::error::AppError;
 use crate::routes::{require_method, strip_query};
 
-/// Base URL of the processor for service chaining.
+/// Host of the processor for service chaining (scheme `http`).
+pub const PROCESSOR_HOST: &str = "processor.spin.internal";
+/// Host of the cache for service chaining (scheme `http`).
+pub const CACHE_HOST: &str = "cache.spin.internal";
+/// `http://processor.spin.internal`, as granted in spin.toml.
 pub const PROCESSOR_ORIGIN: &str = "http://processor.spin.internal";
-/// Base URL of the cache for service chaining.
+/// `http://cache.spin.internal`, as granted in spin.toml.
 pub const CACHE_ORIGIN: &str = "http://cache.spin.internal";
 
 /// Header carrying the request id, on every response and chained request.
@@ -172,6 +176,12 @@ mod tests {
         );
         assert_eq!(cache_route("GET", "/entries").unwrap_err().status(), 405);
         assert_eq!(cache_route("GET", "/nope").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn origins_are_http_plus_host() {
+        assert_eq!(PROCESSOR_ORIGIN, format!("http://{PROCESSOR_HOST}"));
+        assert_eq!(CACHE_ORIGIN, format!("http://{CACHE_HOST}"));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 pub mod auth;
 pub mod batch;
+pub mod body;
 pub mod cache_key;
+pub mod chain;
 pub mod config;
 pub mod content_type;
 pub mod data_key;
@@ -17,6 +19,7 @@ pub mod health;
 pub mod input;
 pub mod internal;
 pub mod log;
+pub mod reply;
 pub mod request_id;
 pub mod routes;
 pub mod rule;
@@ -27,6 +30,7 @@ pub mod upstream;
 pub use config::{CacheConfig, ConfigError, ProcessorConfig, RouterConfig};
 pub use error::AppError;
 pub use input::Item;
+pub use reply::Reply;
 pub use rule::{Outcome, Rule};
 
 /// The version reported by `GET /api/health`.

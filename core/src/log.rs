@@ -1,6 +1,6 @@
 //! The router's access log: one JSON line per request on stdout (Spin
 //! collects component stdout), e.g.
-//! `{"method":"POST","path":"/api/process","status":200,"duration_ms":1.25,"cache":"miss","request_id":"…"}`.
+//! `{"method":"POST","path":"/api/process","status":200,"duration_us":1250,"cache":"miss","request_id":"…"}`.
 //! JSON keeps a hostile path from forging extra lines or fields.
 
 use serde::Serialize;
@@ -14,7 +14,9 @@ pub struct AccessLog<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub status: u16,
-    pub duration_ms: f64,
+    /// Whole microseconds (an integer keeps float formatting out of the
+    /// component).
+    pub duration_us: u64,
     /// `x-cache` when the route has one.
     pub cache: Option<&'a str>,
     pub request_id: &'a str,
@@ -29,7 +31,6 @@ impl AccessLog<'_> {
         }
         let record = AccessLog {
             path: &self.path[..end],
-            duration_ms: (self.duration_ms * 1000.0).round() / 1000.0,
             ..*self
         };
         serde_json::to_string(&record).unwrap_or_default()
@@ -45,7 +46,7 @@ mod tests {
             method: "GET",
             path,
             status: 200,
-            duration_ms: 1.23456,
+            duration_us: 1234,
             cache: Some("hit"),
             request_id: "r",
         }
@@ -55,7 +56,7 @@ mod tests {
     fn the_line_has_every_field() {
         assert_eq!(
             log("/api/health").line(),
-            r#"{"method":"GET","path":"/api/health","status":200,"duration_ms":1.235,"cache":"hit","request_id":"r"}"#
+            r#"{"method":"GET","path":"/api/health","status":200,"duration_us":1234,"cache":"hit","request_id":"r"}"#
         );
     }
 
