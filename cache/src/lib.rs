@@ -1,1 +1,69 @@
+//! The cache component: a TTL cache over Spin's key-value store "default",
+//! and the read-through front of the upstream API.
+//!
+//! Private (`route = { private = true }`); only the router calls it, through
+//! Spin's local service chaining at `http://cache.spin.internal`.
+//! Capabilities: `key_value_stores = ["default"]` and
+//! `allowed_outbound_hosts = ["{{ upstream_origin }}"]` — and no outbound
+//! call at all while `upstream_origin` is empty.
+//!
+//! Internal API (every answer echoes `x-request-id`; errors are the public
+//! error JSON):
+//! - `GET /entries/{digest}` → 200 the stored answer bytes (hit), 404 miss
+//!   (an expired entry is a miss and is deleted), 503 store unavailable;
+//! - `PUT /entries/{digest}`, body = answer → 204 stored for
+//!   `cache_ttl_seconds`, 503 store unavailable;
+//! - `DELETE /entries` → 200 `{"purged":n}` (counters are kept);
+//! - `GET /data/{key}` → 200 upstream JSON with `x-cache: hit|miss|stale`
+//!   (or `bypass` when the store failed), 400 bad key, 404 upstream has no
+//!   such key, 502 upstream failed, 503 upstream not configured, 504 timeout;
+//! - `GET /stats` → 200 `{"hits","misses","stale","entries","approximate",
+//!   "sample_every"}` (sampled counters, see `edge_core::stats`);
+//! - `GET /health` → 200 `{"store":"ok"|"unavailable"}`.
+//!
+//! `{digest}` is `edge_core::cache_key::process_digest` of the input and
+//! the rule (64 hex chars). Variables: `cache_ttl_seconds`,
+//! `upstream_origin`, `upstream_path`, `upstream_timeout_ms`.
 
+mod admin;
+mod data;
+mod entries;
+mod host;
+mod store;
+mod upstream;
+
+use edge_core::internal::{CacheRoute, REQUEST_ID_HEADER, cache_route};
+use edge_core::{AppError, CacheConfig, Reply};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    let request_id = host::request_id(req.header(REQUEST_ID_HEADER).and_then(|v| v.as_str()));
+    let reply = dispatch(&req, &request_id).unwrap_or_else(|e| {
+        if e.status() >= 500 {
+            eprintln!("cache: request_id={request_id} {e}");
+        }
+        Reply::error(&e, &request_id)
+    });
+    host::into_response(reply)
+}
+
+fn dispatch(req: &Request, request_id: &str) -> Result<Reply, AppError> {
+    let method = req.method().to_string();
+    let route = cache_route(&method, req.path_and_query().unwrap_or("/"))?;
+    let config = || {
+        CacheConfig::from_vars(host::var).map_err(|e| {
+            eprintln!("cache: request_id={request_id} configuration error: {e}");
+            AppError::Internal
+        })
+    };
+    match route {
+        CacheRoute::GetEntry { digest } => entries::get(digest, request_id),
+        CacheRoute::PutEntry { digest } => entries::put(digest, req.body(), &config()?, request_id),
+        CacheRoute::Purge => admin::purge(request_id),
+        CacheRoute::Data { key } => data::get(key, &config()?, request_id),
+        CacheRoute::Stats => admin::stats(request_id),
+        CacheRoute::Health => Ok(admin::health(request_id)),
+    }
+}

@@ -1,1 +1,80 @@
+//! The router component: the only public component (`route = "/..."`).
+//!
+//! It validates requests, enforces the limits, assigns request ids, maps
+//! errors, and orchestrates the other two components through Spin's local
+//! service chaining. It holds no key-value store and may call only
+//! `http://processor.spin.internal` and `http://cache.spin.internal`.
+//!
+//! Calls it makes (every one carries `x-request-id`; see
+//! `edge_core::internal` for the full internal API):
+//! - `POST /api/process`: cache `GET /entries/{digest}` → on a hit, the
+//!   stored bytes (`x-cache: hit`); on a miss, processor `POST /process`
+//!   then cache `PUT /entries/{digest}` (`miss`); if the cache fails at
+//!   either step the processed answer is still returned (`bypass`);
+//! - `POST /api/process/batch`: processor `POST /process/batch` (not cached);
+//! - `GET /api/data/{key}`: cache `GET /data/{key}`, passed through;
+//! - `GET /api/cache/stats`, `DELETE /api/cache`: admin token checked here,
+//!   then cache `GET /stats`, `DELETE /entries`;
+//! - `GET /api/health`: cache `GET /health` for the store's status.
+//!
+//! One access-log line per request goes to stdout; diagnostics to stderr.
+//! Variables: `threshold`, `multiplier` (part of cache keys),
+//! `max_body_bytes`, `max_batch_items`, `admin_token`.
 
+mod admin;
+mod chain;
+mod data;
+mod health;
+mod host;
+mod process;
+
+use std::time::Instant;
+
+use edge_core::log::AccessLog;
+use edge_core::routes::{self, Route, strip_query};
+use edge_core::{AppError, Reply};
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http_component;
+
+use crate::host::Ctx;
+
+#[http_component]
+fn handle(req: IncomingRequest) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.path_with_query().unwrap_or_else(|| "/".into());
+    let ctx = Ctx::from_request(&req);
+
+    let reply = match dispatch(req, &ctx, &method, &path) {
+        Ok(reply) => reply,
+        Err(e) => {
+            if e.status() >= 500 {
+                eprintln!("router: request_id={} {e}", ctx.request_id);
+            }
+            Reply::error(&e, &ctx.request_id)
+        }
+    };
+
+    let line = AccessLog {
+        method: &method,
+        path: strip_query(&path),
+        status: reply.status,
+        duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        cache: reply.header(edge_core::internal::CACHE_HEADER),
+        request_id: &ctx.request_id,
+    }
+    .line();
+    println!("{line}");
+    host::into_response(reply)
+}
+
+fn dispatch(req: IncomingRequest, ctx: &Ctx, method: &str, path: &str) -> Result<Reply, AppError> {
+    match routes::route(method, path)? {
+        Route::Health => Ok(health::get(ctx)),
+        Route::Process => process::one(req, ctx),
+        Route::ProcessBatch => process::batch(req, ctx),
+        Route::Data { key } => data::get(key, ctx),
+        Route::CacheStats => admin::stats(ctx),
+        Route::CachePurge => admin::purge(ctx),
+    }
+}

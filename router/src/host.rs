@@ -1,0 +1,127 @@
+//! What the router takes from the host: the request's headers and bounded
+//! body, variables, entropy, and turning a `Reply` into a Spin response.
+
+use edge_core::body::{BoundedBody, check_declared_length};
+use edge_core::internal::REQUEST_ID_HEADER;
+use edge_core::{AppError, Reply, RouterConfig, content_type, request_id};
+use spin_sdk::http::{Fields, IncomingRequest, Response};
+use spin_sdk::variables;
+use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
+use spin_sdk::wit::wasi::random0_2_0::random::get_random_u64;
+use wasi::io::streams::StreamError;
+
+/// Read size per chunk of the request body.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The request's headers the handlers need, read once.
+pub struct Ctx {
+    pub request_id: String,
+    pub content_type: Option<String>,
+    pub content_length: Option<String>,
+    pub authorization: Option<String>,
+}
+
+impl Ctx {
+    pub fn from_request(req: &IncomingRequest) -> Ctx {
+        // `headers` is a child resource of the request: read, then drop it.
+        let headers = req.headers();
+        let ctx = Ctx {
+            request_id: request_id::resolve(
+                header(&headers, REQUEST_ID_HEADER).as_deref(),
+                entropy,
+            ),
+            content_type: header(&headers, "content-type"),
+            content_length: header(&headers, "content-length"),
+            authorization: header(&headers, "authorization"),
+        };
+        drop(headers);
+        ctx
+    }
+}
+
+/// The first value of a header, if it is UTF-8.
+fn header(headers: &Fields, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .into_iter()
+        .next()
+        .and_then(|v| String::from_utf8(v).ok())
+}
+
+fn entropy() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&get_random_u64().to_le_bytes());
+    bytes[8..].copy_from_slice(&get_random_u64().to_le_bytes());
+    bytes
+}
+
+/// A component variable; `None` (the default applies) when it is not
+/// declared. A provider failure is logged and also falls back to the default.
+fn var(name: &'static str) -> Option<String> {
+    match variables::get(name) {
+        Ok(value) => Some(value),
+        Err(variables::Error::Undefined(_)) => None,
+        Err(e) => {
+            eprintln!("router: variable `{name}` unreadable ({e}); using its default");
+            None
+        }
+    }
+}
+
+/// The router's configuration; an invalid variable is logged (naming it)
+/// and is a 500 for the caller.
+pub fn config(request_id: &str) -> Result<RouterConfig, AppError> {
+    RouterConfig::from_vars(var).map_err(|e| {
+        eprintln!("router: request_id={request_id} configuration error: {e}");
+        AppError::Internal
+    })
+}
+
+/// The body of a JSON request: 415 unless `application/json`, 413 as soon
+/// as it is known to exceed `max` bytes (from `content-length`, or while
+/// reading: at most `max + 1` bytes are ever buffered).
+pub fn json_body(req: IncomingRequest, ctx: &Ctx, max: usize) -> Result<Vec<u8>, AppError> {
+    if !content_type::is_json(ctx.content_type.as_deref()) {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    check_declared_length(ctx.content_length.as_deref(), max)?;
+    let unreadable = || AppError::MalformedJson {
+        detail: "the request body could not be read".into(),
+    };
+    let body = req.consume().map_err(|()| unreadable())?;
+    let result = {
+        let stream = body.stream().map_err(|()| unreadable())?;
+        let mut collected = BoundedBody::new(max);
+        loop {
+            let want = collected.remaining().saturating_add(1).min(READ_CHUNK) as u64;
+            match stream.blocking_read(want) {
+                Ok(chunk) => {
+                    if let Err(e) = collected.push(&chunk) {
+                        break Err(e);
+                    }
+                }
+                Err(StreamError::Closed) => break Ok(collected.into_bytes()),
+                Err(StreamError::LastOperationFailed(e)) => {
+                    eprintln!(
+                        "router: request_id={} reading the body failed: {}",
+                        ctx.request_id,
+                        e.to_debug_string()
+                    );
+                    break Err(unreadable());
+                }
+            }
+        }
+    };
+    drop(IncomingBody::finish(body));
+    result
+}
+
+pub fn into_response(reply: Reply) -> Response {
+    let mut builder = Response::builder();
+    builder.status(reply.status);
+    for (name, value) in reply.headers {
+        builder.header(name, value);
+    }
+    builder.body(reply.body);
+    builder.build()
+}
