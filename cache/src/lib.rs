@@ -40,12 +40,8 @@ use spin_sdk::http_component;
 #[http_component]
 fn handle(req: Request) -> Response {
     let request_id = host::request_id(req.header(REQUEST_ID_HEADER).and_then(|v| v.as_str()));
-    let reply = dispatch(&req, &request_id).unwrap_or_else(|e| {
-        if e.status() >= 500 {
-            eprintln!("cache: request_id={request_id} {e}");
-        }
-        Reply::error(&e, &request_id)
-    });
+    // Failures are logged where they happen (store, upstream, config).
+    let reply = dispatch(&req, &request_id).unwrap_or_else(|e| Reply::error(&e, &request_id));
     host::into_response(reply)
 }
 

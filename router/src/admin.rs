@@ -1,12 +1,11 @@
 //! The admin routes; the bearer token is checked here, before the cache is
 //! called.
 
-use edge_core::chain::passthrough;
 use edge_core::internal::{CACHE_HOST, ENTRIES_PATH, STATS_PATH};
 use edge_core::{AppError, Reply, auth};
 use spin_sdk::http::Method;
 
-use crate::chain::call;
+use crate::chain::{call, passthrough};
 use crate::host::{self, Ctx};
 
 fn authorize(ctx: &Ctx) -> Result<(), AppError> {
@@ -16,9 +15,7 @@ fn authorize(ctx: &Ctx) -> Result<(), AppError> {
 
 fn forward(method: Method, path: &str, ctx: &Ctx) -> Result<Reply, AppError> {
     let rid = ctx.request_id.as_str();
-    let answer = call(method, CACHE_HOST, path, None, rid);
-    let (status, body) = passthrough(answer.map(|a| (a.status, a.body)))?;
-    Ok(Reply::json(status, body, rid))
+    passthrough(call(method, CACHE_HOST, path, None, rid), rid)
 }
 
 /// `GET /api/cache/stats`.

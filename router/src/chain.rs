@@ -6,7 +6,8 @@
 //! URI parsing and async plumbing cost the router ~32 KiB of its 300 KiB
 //! budget. The calls are sequential, so blocking on each is no loss.
 
-use edge_core::internal::{CACHE_HEADER, REQUEST_ID_HEADER};
+use edge_core::internal::{CACHE_HEADER, CacheOutcome, REQUEST_ID_HEADER};
+use edge_core::{AppError, Reply};
 use spin_sdk::http::{Fields, IncomingResponse, Method, OutgoingRequest, Scheme};
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types::{IncomingBody, OutgoingBody};
@@ -133,4 +134,22 @@ fn read_all(response: &IncomingResponse) -> Result<Vec<u8>, String> {
     };
     drop(IncomingBody::finish(body));
     result
+}
+
+/// Passes a cache answer through as the public reply (status, JSON body,
+/// `x-cache`); a missing or non-JSON answer is a 500.
+pub fn passthrough(answer: Option<Answer>, request_id: &str) -> Result<Reply, AppError> {
+    let outcome = answer
+        .as_ref()
+        .and_then(|a| a.cache.as_deref())
+        .and_then(CacheOutcome::parse);
+    let (status, body) = edge_core::chain::passthrough(answer.map(Answer::status_and_body))
+        .inspect_err(|_| {
+            eprintln!("router: request_id={request_id} no usable answer from the cache")
+        })?;
+    let reply = Reply::json(status, body, request_id);
+    Ok(match outcome {
+        Some(outcome) => reply.with_cache(outcome),
+        None => reply,
+    })
 }

@@ -49,7 +49,13 @@ fn handle(req: IncomingRequest) -> Response {
         Ok(reply) => reply,
         Err(e) => {
             if e.status() >= 500 {
-                eprintln!("router: request_id={} {e}", ctx.request_id);
+                // The cause was logged where it happened, under the same id.
+                eprintln!(
+                    "router: request_id={} answered {} {}",
+                    ctx.request_id,
+                    e.status(),
+                    e.code()
+                );
             }
             Reply::error(&e, &ctx.request_id)
         }
