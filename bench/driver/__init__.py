@@ -1,0 +1,1 @@
+"""bench/run's driver: build, start, load, report (one module per concern)."""

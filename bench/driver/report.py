@@ -1,0 +1,160 @@
+"""The results as tables: printed (stdout), as bench/results/latest.md, and
+as JSON for the chart."""
+
+from __future__ import annotations
+
+from .load import SCENARIOS, CONCURRENCY
+
+KIB = 1024
+COMPONENT_LIMIT_KIB = 300
+
+
+def _rps(x):
+    return "—" if x is None else f"{x:,.0f}"
+
+
+def _ms(x):
+    if x is None:
+        return "—"
+    return f"{x:.3f}" if x < 1 else f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
+
+def _ratio(a, b):
+    return "—" if a is None or not b else f"{a / b:.2f}"
+
+
+def _mib(kib):
+    return "—" if kib is None else f"{kib / 1024:.1f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+    out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return out
+
+
+class Results:
+    def __init__(self, data: dict):
+        self.data = data
+        self.systems = {s["key"]: s for s in data["systems"]}
+        self.runs = {(r["system"], r["scenario"], r["concurrency"]): r for r in data["runs"]}
+
+    def run(self, system, scenario, c):
+        return self.runs.get((system, scenario, c))
+
+    def rps(self, system, scenario, c):
+        r = self.run(system, scenario, c)
+        return r["rps"] if r else None
+
+    def _group(self, group):
+        return [s for s in self.data["systems"] if s["group"] == group]
+
+    def load_table(self, group: str) -> list[str]:
+        rows = []
+        for sc in [s for s in SCENARIOS if s.group == group]:
+            for c in CONCURRENCY:
+                for system in self._group(group):
+                    r = self.run(system["key"], sc.key, c)
+                    if r is None:
+                        continue
+                    errors = str(r["errors"]) if r["check"] == "ok" else f"{r['errors']} (check: {r['check']})"
+                    rows.append([sc.label, str(c), system["label"], _rps(r["rps"]), _ms(r["p50_ms"]),
+                                 _ms(r["p99_ms"]), errors])
+        return _table(["scenario", "c", "system", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+
+    def ratio_table(self) -> list[str]:
+        rows = []
+        for sc in [s for s in SCENARIOS if s.group == "app"]:
+            for c in CONCURRENCY:
+                runner, native, node = (self.rps(k, sc.key, c) for k in ("runner", "native", "node"))
+                spin = self.rps("spin", sc.key, c)
+                row = [sc.label, str(c), _rps(runner), _rps(native), _rps(node),
+                       _ratio(runner, native), _ratio(runner, node)]
+                if "spin" in self.systems:
+                    row += [_rps(spin), _ratio(runner, spin)]
+                rows.append(row)
+        header = ["scenario", "c", "runner", "native", "Node", "runner/native", "runner/Node"]
+        if "spin" in self.systems:
+            header += ["Spin", "runner/Spin"]
+        return _table(header, rows)
+
+    def isolation_table(self) -> list[str]:
+        rows = []
+        for sc in [s for s in SCENARIOS if s.group == "processor"]:
+            for c in CONCURRENCY:
+                wt, rp, rv = (self.rps(k, sc.key, c) for k in ("wasmtime", "runner-proc", "runner-proc-vars"))
+                rows.append([sc.label, str(c), _rps(wt), _rps(rp), _ratio(rp, wt), _rps(rv)])
+        return _table(["scenario (processor alone)", "c", "wasmtime serve", "runner", "runner/wasmtime",
+                       "runner, real processor (vars)"], rows)
+
+    def systems_table(self) -> list[str]:
+        rows = []
+        for s in self.data["systems"]:
+            cold = _ms(s.get("start_cold_ms"))
+            warm = _ms(s.get("start_warm_ms")) if s.get("compile_cache") else "(no compile cache)"
+            rows.append([s["label"], cold, warm, _mib(s.get("rss_kib")), _mib(s.get("hwm_kib")),
+                         s.get("error", "")])
+        return _table(["system", "start→first 200, cold ms", "warm ms", "RSS after load MiB",
+                       "peak RSS MiB", "problem"], rows)
+
+    def sizes_table(self) -> list[str]:
+        rows = [[s["name"], f"{s['bytes']:,}", f"{s['bytes'] / KIB:.1f}", s["what"]] for s in self.data["sizes"]]
+        return _table(["module", "bytes", "KiB", "what"], rows)
+
+    def aims(self) -> list[list[str]]:
+        """Issue 6's aims, each with the measured figure and whether it is met."""
+        out = []
+        def aim(text, value, ok):
+            out.append([text, value, "—" if ok is None else ("yes" if ok else "NO")])
+        wt, rp = self.rps("wasmtime", "process", 16), self.rps("runner-proc", "process", 16)
+        aim("runner (processor alone) ≥ wasmtime serve tuned, c=16", _ratio(rp, wt),
+            None if not (wt and rp) else rp >= wt)
+        hit = self.rps("runner", "hit", 16)
+        aim("app hit ≥ 0.5 × runner processor alone, c=16", _ratio(hit, rp),
+            None if not (hit and rp) else hit >= 0.5 * rp)
+        r = self.run("runner", "hit", 16)
+        aim("p99 of the app's hit < 5 ms at c=16", "—" if r is None else f"{_ms(r['p99_ms'])} ms",
+            None if r is None else r["p99_ms"] < 5)
+        warm = self.systems.get("runner", {}).get("start_warm_ms")
+        aim("runner (app) warm start < 100 ms", "—" if warm is None else f"{_ms(warm)} ms",
+            None if warm is None else warm < 100)
+        comps = [s for s in self.data["sizes"] if s["name"] in ("router.wasm", "processor.wasm", "cache.wasm")]
+        biggest = max((s["bytes"] for s in comps), default=None)
+        aim("every component < 300 KiB", "—" if biggest is None else f"largest {biggest / KIB:.1f} KiB",
+            None if biggest is None else biggest < COMPONENT_LIMIT_KIB * KIB)
+        runs = self.data["runs"]
+        errors = sum(r["errors"] for r in runs)
+        bad = [r for r in runs if r["check"] != "ok"]
+        aim("0 errors everywhere", f"{errors} errors, {len(bad)} failed checks",
+            None if not runs else errors == 0 and not bad)
+        return out
+
+    def text(self) -> str:
+        d = self.data
+        lines = [f"# Benchmark results ({d['mode']} run, {d['date']})", ""]
+        lines += [
+            f"{d['seconds']} s per run after {d['warmup']}, wrk with 1 thread at c=1 and 2 threads at c=16, "
+            "all on the same machine (wrk competes with the server for the 2 cores). "
+            "Errors = non-2xx/3xx answers + socket errors (connect, read, write, timeout), as wrk counts them.",
+            "",
+            "## Machine",
+            "",
+        ]
+        lines += [f"- {k}: {v}" for k, v in d["machine"].items()]
+        lines += ["", "## Versions", ""]
+        lines += [f"- {k}: {v}" for k, v in d["versions"].items()]
+        lines += ["", "## Systems", ""]
+        lines += [f"- **{s['label']}**: {s['note']}" for s in d["systems"]]
+        lines += ["", "## The app's API (requests/s, latency, errors)", ""] + self.load_table("app")
+        lines += ["", "## Ratios (requests/s)", ""] + self.ratio_table()
+        lines += ["", "## The processor alone: each host's own per-request cost", ""] + self.isolation_table()
+        lines += ["", "## Start and memory", ""] + self.systems_table()
+        lines += ["", "## Module sizes", ""] + self.sizes_table()
+        lines += ["", "## Aims (issue 6)", ""] + _table(["aim", "measured", "met"], self.aims())
+        lines += ["", "## Skipped", ""]
+        lines += [f"- {what}: {why}" for what, why in d["skipped"]] or ["- nothing"]
+        lines.append("")
+        return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""The servers under test: how each is started, probed and measured.
+
+Two groups, each driven with its own scenarios:
+- "app": the whole public API (/api/...): the app on edge-runner, the native
+  baseline, the Node baseline, and real Spin when it is on PATH;
+- "processor": the processor component alone (POST /process), on
+  `wasmtime serve` and on edge-runner from a one-component manifest, to
+  isolate each host's own per-request cost.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import paths
+from .build import Artifacts
+
+PROCESS_PROBE = b'{"id":"probe","value":150,"timestamp":1700000000}'
+
+# `wasmtime serve`'s pooling allocator, tuned as issue 6 measured: keep 4 MiB
+# of each freed linear memory and 64 KiB of each table resident (resetting
+# them in place instead of unmapping, which cost TLB shootdowns), and
+# decommit in batches of 64.
+WASMTIME_TUNING = [
+    "-O", "pooling-allocator=y",
+    "-O", "pooling-memory-keep-resident=4194304",
+    "-O", "pooling-table-keep-resident=65536",
+    "-O", "pooling-decommit-batch-size=64",
+]
+
+
+@dataclass
+class System:
+    key: str
+    label: str
+    group: str  # "app" or "processor"
+    # argv from (port, work dir, compile-cache dir)
+    argv: Callable[[int, Path, Path], list[str]]
+    # Whether a compile cache exists, so cold and warm starts differ.
+    compile_cache: bool
+    note: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Running:
+    system: System
+    proc: subprocess.Popen
+    port: int
+    start_ms: float  # start to first 200, milliseconds
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def probe(system: System, port: int, timeout: float = 2.0) -> tuple[int, bytes]:
+    """One request answering whether the system serves: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        if system.group == "app":
+            conn.request("GET", "/api/health")
+        else:
+            conn.request("POST", "/process", body=PROCESS_PROBE,
+                         headers={"content-type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def start(system: System, workdir: Path, cache_dir: Path, deadline_s: float = 180.0) -> Running:
+    """Starts `system` and waits for its first 200; the time from spawn to
+    that answer is the start time (compiling included, when it compiles)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = open(workdir / f"{system.key}.log", "ab")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        system.argv(port, workdir, cache_dir),
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **system.env},
+    )
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{system.label} exited with {proc.returncode}; see {log.name}")
+        try:
+            status, _ = probe(system, port)
+            if status == 200:
+                return Running(system, proc, port, (time.perf_counter() - t0) * 1000)
+        except OSError:
+            pass
+        if time.perf_counter() - t0 > deadline_s:
+            stop_proc(proc)
+            raise RuntimeError(f"{system.label} gave no 200 within {deadline_s:.0f}s; see {log.name}")
+        # A short pause between probes; the start time is measured by the
+        # clock above, not by the number of probes.
+        time.sleep(0.002)
+
+
+def stop_proc(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def stop(running: Running) -> None:
+    stop_proc(running.proc)
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (peak) of a live process, in KiB."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    out[name] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def _processor_manifest(workdir: Path, wasm: Path) -> Path:
+    """A one-component manifest: the processor on a public catch-all route
+    (in the app it is private, reached only by chaining)."""
+    manifest = workdir / "spin.toml"
+    manifest.write_text(
+        "# Generated by bench/run: the processor alone, public.\n"
+        "spin_manifest_version = 2\n\n"
+        "[application]\n"
+        'name = "bench-processor-alone"\n'
+        'version = "0.1.0"\n\n'
+        "[[trigger.http]]\n"
+        'route = "/..."\n'
+        'component = "processor"\n\n'
+        "[component.processor]\n"
+        f'source = "{wasm}"\n'
+    )
+    return manifest
+
+
+def _wasmtime_cache_config(cache_dir: Path) -> Path:
+    config = cache_dir.parent / f"{cache_dir.name}.toml"
+    config.write_text(f'[cache]\ndirectory = "{cache_dir}"\n')
+    return config
+
+
+def systems(art: Artifacts) -> list[System]:
+    """Every system the artifacts allow, in column order."""
+    out: list[System] = []
+    runner = art.runner
+    app_ready = runner is not None and paths.MANIFEST.exists() and len(art.components) == 3
+
+    if app_ready:
+        out.append(System(
+            "runner", "runner (app)", "app",
+            lambda port, wd, cache: [
+                str(runner), "up", "-f", str(paths.MANIFEST), "--listen", f"127.0.0.1:{port}",
+                "--state-dir", str(wd / "state"), "--cache-dir", str(cache),
+            ],
+            compile_cache=True,
+            note="the app (router → cache → key-value SQLite, router → processor) on edge-runner",
+        ))
+    if art.native is not None:
+        native = art.native
+        out.append(System(
+            "native", "native (hyper)", "app",
+            lambda port, wd, cache: [str(native), "--listen", f"127.0.0.1:{port}"],
+            compile_cache=False,
+            note="bench/native: hyper on tokio, edge-core, in-memory TTL cache",
+        ))
+    if art.node is not None and art.node_core is not None:
+        node, core = art.node, art.node_core
+        out.append(System(
+            "node", "Node + core Wasm", "app",
+            lambda port, wd, cache: [
+                str(node), str(paths.BENCH / "node" / "server.mjs"),
+                "--listen", f"127.0.0.1:{port}", "--wasm", str(core),
+            ],
+            compile_cache=False,
+            note="bench/node: node:http host, core Wasm module from edge-core, in-memory TTL cache",
+        ))
+    if art.spin is not None and app_ready:
+        spin = art.spin
+        out.append(System(
+            "spin", "Spin (app)", "app",
+            lambda port, wd, cache: [
+                str(spin), "up", "-f", str(paths.MANIFEST), "--listen", f"127.0.0.1:{port}",
+                "--state-dir", str(wd / "spin-state"),
+            ],
+            compile_cache=True,
+            note="real Spin on the same spin.toml",
+        ))
+
+    plain = art.plain_processor
+    if art.wasmtime is not None and plain is not None:
+        wasmtime = art.wasmtime
+        out.append(System(
+            "wasmtime", "wasmtime serve", "processor",
+            lambda port, wd, cache: [
+                str(wasmtime), "serve", "--addr", f"127.0.0.1:{port}",
+                # All of WASI (the component imports wasi:cli as Rust's std does).
+                "-S", "cli=y", *WASMTIME_TUNING,
+                "-C", "cache=y", "-C", f"cache-config={_wasmtime_cache_config(cache)}",
+                str(plain),
+            ],
+            compile_cache=True,
+            note=f"wasmtime-cli {paths.WASMTIME_VERSION} `serve`, pooling allocator tuned, bench/plain-processor",
+        ))
+    if runner is not None and plain is not None:
+        out.append(System(
+            "runner-proc", "runner (processor)", "processor",
+            lambda port, wd, cache: [
+                str(runner), "up", "-f", str(_processor_manifest(wd, plain)),
+                "--listen", f"127.0.0.1:{port}", "--state-dir", str(wd / "state"), "--cache-dir", str(cache),
+            ],
+            compile_cache=True,
+            note="edge-runner, one-component manifest, bench/plain-processor (same guest as wasmtime serve)",
+        ))
+    if runner is not None and "processor" in art.components:
+        real = art.components["processor"]
+        out.append(System(
+            "runner-proc-vars", "runner (processor, vars)", "processor",
+            lambda port, wd, cache: [
+                str(runner), "up", "-f", str(_processor_manifest(wd, real)),
+                "--listen", f"127.0.0.1:{port}", "--state-dir", str(wd / "state"), "--cache-dir", str(cache),
+            ],
+            compile_cache=True,
+            note="edge-runner, one-component manifest, the app's processor.wasm (reads Spin variables)",
+        ))
+    return out
