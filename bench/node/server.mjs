@@ -42,6 +42,9 @@ function loadCore(path) {
     };
   }
   const { exports } = new WebAssembly.Instance(module, imports);
+  // A WASI reactor (the wasm32-wasip2 fallback build) must be initialised
+  // before its other exports are called.
+  exports._initialize?.();
   const encoder = new TextEncoder();
 
   // Writes body ++ request id into the module's input buffer.
