@@ -6,6 +6,17 @@ from __future__ import annotations
 from .load import SCENARIOS, CONCURRENCY
 
 KIB = 1024
+
+ISOLATION_NOTE = (
+    "What the ratios price: native and Node keep one long-lived instance of their code and a "
+    "`HashMap`/`Map` in the process, so a hit is a hash lookup. The runner keeps Spin's isolation "
+    "model: every request, and every chained call, gets a fresh component instance (a fresh linear "
+    "memory, a fresh WASI context), and the cache lives in the key-value store (SQLite). Per public "
+    "request the app instantiates: hit = router + cache (one key-value read); miss and skipped = "
+    "router + cache (read) + processor + cache (write); batch = router + processor; health = "
+    "router + cache (a store check). The processor-alone table isolates the cost of one instance "
+    "per request on each host."
+)
 COMPONENT_LIMIT_KIB = 300
 
 
@@ -95,10 +106,11 @@ class Results:
         for s in self.data["systems"]:
             cold = _ms(s.get("start_cold_ms"))
             warm = _ms(s.get("start_warm_ms")) if s.get("compile_cache") else "(no compile cache)"
+            load = s.get("load_at_start")
             rows.append([s["label"], cold, warm, _mib(s.get("rss_kib")), _mib(s.get("hwm_kib")),
-                         s.get("error", "")])
+                         "—" if load is None else f"{load:.2f}", s.get("error", "")])
         return _table(["system", "start→first 200, cold ms", "warm ms", "RSS after load MiB",
-                       "peak RSS MiB", "problem"], rows)
+                       "peak RSS MiB", "load avg (1 min) before its runs", "problem"], rows)
 
     def sizes_table(self) -> list[str]:
         rows = [[s["name"], f"{s['bytes']:,}", f"{s['bytes'] / KIB:.1f}", s["what"]] for s in self.data["sizes"]]
@@ -150,6 +162,7 @@ class Results:
         lines += [f"- **{s['label']}**: {s['note']}" for s in d["systems"]]
         lines += ["", "## The app's API (requests/s, latency, errors)", ""] + self.load_table("app")
         lines += ["", "## Ratios (requests/s)", ""] + self.ratio_table()
+        lines += ["", ISOLATION_NOTE]
         lines += ["", "## The processor alone: each host's own per-request cost", ""] + self.isolation_table()
         lines += ["", "## Start and memory", ""] + self.systems_table()
         lines += ["", "## Module sizes", ""] + self.sizes_table()
