@@ -6,6 +6,7 @@ from __future__ import annotations
 from .load import SCENARIOS, CONCURRENCY
 
 KIB = 1024
+NONE_RAN = "No system of this group ran (see Skipped)."
 
 ISOLATION_NOTE = (
     "What the ratios price: native and Node keep one long-lived instance of their code and a "
@@ -64,6 +65,8 @@ class Results:
         return [s for s in self.data["systems"] if s["group"] == group]
 
     def load_table(self, group: str) -> list[str]:
+        if not self._group(group):
+            return [NONE_RAN]
         rows = []
         for sc in [s for s in SCENARIOS if s.group == group]:
             for c in CONCURRENCY:
@@ -77,6 +80,8 @@ class Results:
         return _table(["scenario", "c", "system", "req/s", "p50 ms", "p99 ms", "errors"], rows)
 
     def ratio_table(self) -> list[str]:
+        if not self._group("app"):
+            return [NONE_RAN]
         rows = []
         for sc in [s for s in SCENARIOS if s.group == "app"]:
             for c in CONCURRENCY:
@@ -93,6 +98,8 @@ class Results:
         return _table(header, rows)
 
     def isolation_table(self) -> list[str]:
+        if not self._group("processor"):
+            return [NONE_RAN]
         rows = []
         for sc in [s for s in SCENARIOS if s.group == "processor"]:
             for c in CONCURRENCY:
