@@ -174,3 +174,29 @@ fn admin_token_can_come_from_the_environment() {
         "unauthorized",
     );
 }
+
+#[test]
+fn the_admin_token_never_appears_in_answers_or_logs() {
+    let r = App::new().admin().start();
+    for token in [ADMIN_TOKEN, "wrong"] {
+        for (method, path) in ROUTES {
+            let res = admin_request(&r, method, path, token);
+            assert!(!res.text().contains(ADMIN_TOKEN), "{}", res.text());
+        }
+    }
+    // Logs arrive asynchronously: wait for a later request's line first.
+    r.request(
+        "GET",
+        "/api/health",
+        &[("x-request-id", "after-admin")],
+        b"",
+    );
+    crate::fixtures::wait_for_log(&r, &["after-admin"]);
+    assert!(!r.output().contains(ADMIN_TOKEN), "{}", r.output());
+    let logs = r.dir.path().join(".spin/logs");
+    for entry in std::fs::read_dir(&logs).expect("log dir") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(!text.contains(ADMIN_TOKEN), "{}: {text}", path.display());
+    }
+}

@@ -425,6 +425,14 @@ fn an_oversized_body_is_never_read_as_the_next_request() {
             assert_eq!(next.json()["status"], "ok");
         }
     }
+    // Logs arrive asynchronously: wait for a later request's line first.
+    r.request(
+        "GET",
+        "/api/health",
+        &[("x-request-id", "after-smuggling")],
+        b"",
+    );
+    crate::fixtures::wait_for_log(&r, &["after-smuggling"]);
     assert!(
         !r.output().contains("/api/smuggled"),
         "the body was parsed as a request: {}",

@@ -2,10 +2,11 @@
 //! on SQLite (the default) and on a real Redis; persistence across runner
 //! restarts; Redis shared by two runners; Redis going away and coming back.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::fixtures::{
-    ADMIN_TOKEN, App, admin_request, eventually, item, process, stop_keeping_dir, x_cache,
+    ADMIN_TOKEN, App, admin_request, eventually, item, process, stop_keeping_dir, wait_for_log,
+    x_cache,
 };
 use crate::helpers::Runner;
 use crate::redis::RedisServer;
@@ -37,7 +38,7 @@ fn process_hit_purge(r: &Runner) {
 #[test]
 fn the_sqlite_store_serves_misses_hits_and_purges() {
     let r = App::new().admin().start();
-    assert!(r.output().contains("SQLite"), "{}", r.output());
+    wait_for_log(&r, &["Key-value store \"default\"", "SQLite"]);
     process_hit_purge(&r);
 }
 
@@ -61,7 +62,10 @@ fn the_redis_store_serves_misses_hits_and_purges() {
         .admin()
         .runtime_config(redis.runtime_config())
         .start();
-    assert!(r.output().contains("Redis"), "{}", r.output());
+    wait_for_log(
+        &r,
+        &["Key-value store \"default\"", "Redis at redis://127.0.0.1"],
+    );
     process_hit_purge(&r);
     assert!(redis.dbsize() >= 1, "the entries live in Redis");
 }
@@ -122,4 +126,32 @@ fn redis_going_away_is_a_bypass_and_its_return_brings_hits_back() {
     assert_eq!(x_cache(&res), "hit");
     assert_eq!(res.body, stored.body);
     assert_eq!(r.get("/api/health").json()["store"], "ok");
+}
+
+#[test]
+fn a_redis_that_hangs_is_a_bypass_within_the_store_deadline() {
+    let redis = RedisServer::start();
+    let r = App::new().runtime_config(redis.runtime_config()).start();
+    let body = item("frozen", 150, 1);
+    assert_eq!(x_cache(&process(&r, &body)), "miss");
+
+    redis.pause();
+    let started = Instant::now();
+    let res = process(&r, &body);
+    let took = started.elapsed();
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(x_cache(&res), "bypass");
+    assert_eq!(res.json()["result"], 300);
+    assert!(
+        took < Duration::from_secs(15),
+        "bounded, not hung: {took:?}"
+    );
+    assert_eq!(r.get("/api/health").json()["store"], "unavailable");
+
+    redis.resume();
+    let res = eventually("the store to answer again", Duration::from_secs(20), || {
+        let res = process(&r, &body);
+        (x_cache(&res) == "hit").then_some(res)
+    });
+    assert_eq!(res.json()["result"], 300);
 }

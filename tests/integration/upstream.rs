@@ -30,6 +30,10 @@ pub enum Behaviour {
     Stall,
     /// Answers 200 at once, then sends the JSON body one byte per 100 ms.
     SlowBody,
+    /// Declares a longer body than it sends (valid JSON so far), then closes.
+    Truncated,
+    /// 200 with a chunked JSON body.
+    Chunked(String),
     /// Reads the request and closes the connection without answering.
     Close,
 }
@@ -172,6 +176,22 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             return;
         }
         Behaviour::Close => return,
+        Behaviour::Truncated => {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{\"a\":1}";
+            let _ = stream.write_all(head.as_bytes());
+            return;
+        }
+        Behaviour::Chunked(body) => {
+            let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+            for chunk in body.as_bytes().chunks(3) {
+                out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                out.extend_from_slice(chunk);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            let _ = stream.write_all(&out);
+            return;
+        }
         Behaviour::SlowBody => {
             let body =
                 br#"{"slow":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#;
@@ -255,6 +275,29 @@ fn a_key_is_fetched_once_then_served_from_the_cache() {
         assert_eq!(res.text(), BODY);
     }
     assert_eq!(upstream.seen().len(), 1, "hits do not reach the upstream");
+}
+
+#[test]
+fn the_upstream_can_be_configured_from_the_environment() {
+    let upstream = FakeUpstream::start(Behaviour::Json(BODY.into()));
+    // The origin also fills the cache's allowed_outbound_hosts template.
+    let r = App::new()
+        .env("SPIN_VARIABLE_UPSTREAM_ORIGIN", &upstream.origin())
+        .env("SPIN_VARIABLE_UPSTREAM_PATH", "/env/path/")
+        .start();
+    let res = r.get("/api/data/from-env");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.text(), BODY);
+    assert_eq!(upstream.seen()[0].path, "/env/path/from-env");
+}
+
+#[test]
+fn a_chunked_upstream_answer_is_read_whole() {
+    let upstream = FakeUpstream::start(Behaviour::Chunked(BODY.into()));
+    let r = app_for(&upstream).start();
+    let res = r.get("/api/data/chunky");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.text(), BODY);
 }
 
 #[test]
@@ -346,6 +389,7 @@ fn an_upstream_failure_without_a_cached_copy_is_502() {
         Behaviour::Garbage,
         Behaviour::Huge(600 * 1024),
         Behaviour::Close,
+        Behaviour::Truncated,
     ]
     .into_iter()
     .enumerate()
