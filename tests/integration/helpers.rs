@@ -4,9 +4,10 @@
 //! The components are built before the tests by `scripts/test` (a nested
 //! cargo build from inside `cargo test` would block on cargo's lock), so
 //! these helpers only check that the files are there and say how to make
-//! them when they are not.
-#![allow(dead_code)] // each test module uses its own subset of the helpers Each spawned runner's output is captured and
+//! them when they are not. Each spawned runner's output is captured and
 //! printed when the test fails.
+
+#![allow(dead_code)] // each test module uses its own subset of the helpers
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -270,10 +270,8 @@ fn a_looping_component_gets_a_504_at_its_deadline() {
 fn component_output_is_prefixed_and_logged_under_the_state_dir() {
     let r = probe();
     assert_eq!(r.get("/probe/print").status, 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !r.output().contains("[probe] probe says hello on stderr") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::fixtures::wait_for_log(&r, &["[probe] probe says hello on stderr"]);
+    crate::fixtures::wait_for_log(&r, &["[probe] probe says hello on stdout"]);
     let out = r.output();
     assert!(out.contains("[probe] probe says hello on stdout"), "{out}");
     assert!(out.contains("[probe] probe says hello on stderr"), "{out}");
