@@ -1,7 +1,18 @@
 //! Bounded request bodies: `max_body_bytes` is enforced before and while
-//! reading, so no body is ever buffered beyond the limit.
+//! reading, so no body is ever buffered beyond the limit, and the whole body
+//! must arrive within [`BODY_TIMEOUT_MS`].
 
 use crate::error::AppError;
+
+/// How long the router waits for a request's whole body, from the moment
+/// it starts reading it (just after the headers), before answering 408.
+///
+/// Spin itself puts no limit on a body that stalls after its headers, so
+/// without this a client could hold an instance (and its memory) for as
+/// long as it keeps the connection open. A total deadline rather than an
+/// idle one: a body trickling one byte every few seconds is stopped too.
+/// 10 s is generous for `max_body_bytes` (64 KiB by default) on any link.
+pub const BODY_TIMEOUT_MS: u64 = 10_000;
 
 /// Rejects a request whose declared `content-length` is already too large
 /// (an unparsable length is left to the streaming check).

@@ -38,6 +38,8 @@ pub enum AppError {
     NotFound { message: String },
     /// 405: known path, wrong method; `allow` goes into the `Allow` header.
     MethodNotAllowed { allow: &'static str },
+    /// 408: the body did not arrive within `timeout_ms` of the request.
+    RequestTimeout { timeout_ms: u64 },
     /// 413: the body is longer than `max_body_bytes`.
     PayloadTooLarge { max: usize },
     /// 415: the content type is not `application/json`.
@@ -80,6 +82,7 @@ impl AppError {
             AdminDisabled => 403,
             NotFound { .. } => 404,
             MethodNotAllowed { .. } => 405,
+            RequestTimeout { .. } => 408,
             PayloadTooLarge { .. } => 413,
             UnsupportedMediaType => 415,
             OutOfRange { .. } | InvalidLength { .. } | ResultOverflow { .. } => 422,
@@ -105,6 +108,7 @@ impl AppError {
             AdminDisabled => "admin_disabled",
             NotFound { .. } => "not_found",
             MethodNotAllowed { .. } => "method_not_allowed",
+            RequestTimeout { .. } => "request_timeout",
             PayloadTooLarge { .. } => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             OutOfRange { .. } => "out_of_range",
@@ -149,6 +153,9 @@ impl AppError {
             MethodNotAllowed { allow } => {
                 format!("method not allowed on this route; use {allow}")
             }
+            RequestTimeout { timeout_ms } => format!(
+                "the request body did not arrive within {timeout_ms} ms; send it without pausing"
+            ),
             PayloadTooLarge { max } => {
                 format!("the request body is larger than {max} bytes; send a smaller body")
             }
@@ -282,6 +289,7 @@ mod tests {
             (AppError::AdminDisabled, 403),
             (AppError::no_route(), 404),
             (AppError::MethodNotAllowed { allow: "GET" }, 405),
+            (AppError::RequestTimeout { timeout_ms: 1 }, 408),
             (AppError::PayloadTooLarge { max: 1 }, 413),
             (AppError::UnsupportedMediaType, 415),
             (

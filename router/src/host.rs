@@ -1,13 +1,15 @@
 //! What the router takes from the host: the request's headers and bounded
 //! body, variables, entropy, and turning a `Reply` into a Spin response.
 
-use edge_core::body::{BoundedBody, check_declared_length};
+use edge_core::body::{BODY_TIMEOUT_MS, BoundedBody, check_declared_length};
 use edge_core::internal::REQUEST_ID_HEADER;
 use edge_core::{AppError, Reply, RouterConfig, content_type, request_id};
 use spin_sdk::http::{Fields, IncomingRequest, Response};
 use spin_sdk::variables;
 use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
 use spin_sdk::wit::wasi::random0_2_0::random::get_random_u64;
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll;
 use wasi::io::streams::StreamError;
 
 /// Read size per chunk of the request body.
@@ -79,7 +81,8 @@ pub fn config(request_id: &str) -> Result<RouterConfig, AppError> {
 
 /// The body of a JSON request: 415 unless `application/json`, 413 as soon
 /// as it is known to exceed `max` bytes (from `content-length`, or while
-/// reading: at most `max + 1` bytes are ever buffered).
+/// reading: at most `max + 1` bytes are ever buffered), 408 unless all of it
+/// arrives within [`BODY_TIMEOUT_MS`].
 pub fn json_body(req: IncomingRequest, ctx: &Ctx, max: usize) -> Result<Vec<u8>, AppError> {
     if !content_type::is_json(ctx.content_type.as_deref()) {
         return Err(AppError::UnsupportedMediaType);
@@ -91,10 +94,25 @@ pub fn json_body(req: IncomingRequest, ctx: &Ctx, max: usize) -> Result<Vec<u8>,
     let body = req.consume().map_err(|()| unreadable())?;
     let result = {
         let stream = body.stream().map_err(|()| unreadable())?;
+        // Spin has no limit of its own on a stalled body: wait for data or
+        // the deadline, whichever comes first (wasi:io `poll` over the
+        // stream's pollable and a monotonic-clock timer), never in a
+        // blocking read. Both pollables are children of their resources,
+        // dropped before them at the end of this block.
+        let ready = stream.subscribe();
+        let deadline = monotonic_clock::subscribe_duration(BODY_TIMEOUT_MS * 1_000_000);
         let mut collected = BoundedBody::new(max);
         loop {
             let want = collected.remaining().saturating_add(1).min(READ_CHUNK) as u64;
-            match stream.blocking_read(want) {
+            match stream.read(want) {
+                Ok(chunk) if chunk.is_empty() => {
+                    // A caller's fault, like a 413: in the access log only.
+                    if poll::poll(&[&ready, &deadline]).contains(&1) {
+                        break Err(AppError::RequestTimeout {
+                            timeout_ms: BODY_TIMEOUT_MS,
+                        });
+                    }
+                }
                 Ok(chunk) => {
                     if let Err(e) = collected.push(&chunk) {
                         break Err(e);
