@@ -11,6 +11,8 @@ mod cache;
 mod capabilities;
 mod deploy;
 mod errors;
+mod faults;
+mod hostile;
 mod key_value;
 mod openapi;
 mod process;
