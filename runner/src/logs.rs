@@ -6,11 +6,11 @@
 //! never interleave within a line; a partial last line is written when the
 //! instance ends.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -30,7 +30,7 @@ pub enum Console {
 pub struct ComponentLog {
     prefix: String,
     console: Console,
-    file: Option<Mutex<File>>,
+    file: Option<crate::console::BufferedFile>,
 }
 
 impl ComponentLog {
@@ -44,7 +44,7 @@ impl ComponentLog {
                     Console::Stdout => format!("{component}_stdout.txt"),
                     Console::Stderr => format!("{component}_stderr.txt"),
                 };
-                Some(Mutex::new(
+                Some(crate::console::buffered_file(
                     OpenOptions::new()
                         .create(true)
                         .append(true)
@@ -63,18 +63,11 @@ impl ComponentLog {
     fn write_line(&self, line: &[u8]) {
         // Console and file failures are not the guest's problem: a closed
         // stdout must not trap the component, so errors are ignored.
-        let mut out = Vec::with_capacity(self.prefix.len() + line.len() + 1);
-        out.extend_from_slice(self.prefix.as_bytes());
-        out.extend_from_slice(line);
-        out.push(b'\n');
-        match self.console {
-            Console::Stdout => {
-                let _ = std::io::stdout().lock().write_all(&out);
-            }
-            Console::Stderr => {
-                let _ = std::io::stderr().lock().write_all(&out);
-            }
-        }
+        let stream = match self.console {
+            Console::Stdout => crate::console::Stream::Stdout,
+            Console::Stderr => crate::console::Stream::Stderr,
+        };
+        crate::console::line(stream, &[self.prefix.as_bytes(), line]);
         if let Some(file) = &self.file
             && let Ok(mut f) = file.lock()
         {
@@ -196,6 +189,7 @@ mod tests {
             w.push(b"lo\nwor");
             w.push(b"ld");
         }
+        crate::console::flush();
         let text = std::fs::read_to_string(dir.path().join("probe_stderr.txt")).unwrap();
         assert_eq!(text, "hello\nworld\n");
     }

@@ -14,7 +14,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(edge_runner::cli::run(cli)) {
+    let result = runtime.block_on(edge_runner::cli::run(cli));
+    edge_runner::console::flush();
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");

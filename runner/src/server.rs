@@ -145,12 +145,13 @@ impl Server {
             .filter(|v| sane_request_id(v))
             .map(str::to_string);
         let (response, component) = self.dispatch(req, client, request_id.as_deref()).await;
-        println!(
+        let line = format!(
             "{method} {path} -> {} ({:.1} ms) {}",
             response.status().as_u16(),
             started.elapsed().as_secs_f64() * 1000.0,
             component.unwrap_or("-"),
         );
+        crate::console::line(crate::console::Stream::Stdout, &[line.as_bytes()]);
         response
     }
 
@@ -222,7 +223,7 @@ impl Server {
         let body = GuardedBody::new(body, &self.limits);
         let request = http::Request::from_parts(parts, body);
         let response = match self.app.handle(&component, request, 0).await {
-            Ok(response) => response,
+            Ok(response) => coalesce_small_body(response).await,
             Err(failure) => failure.into_response(request_id),
         };
         let id = self
@@ -231,6 +232,68 @@ impl Server {
             .get_key_value(&component.id)
             .map(|(k, _)| k.as_str());
         (response, id)
+    }
+}
+
+/// Largest body [`coalesce_small_body`] gathers before it streams instead.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// Sends a small, already-written response body in one piece.
+///
+/// A guest writes its body through a stream, so hyper sees a body of
+/// unknown length and answers with chunked encoding: the head and data in
+/// one write, the closing chunk in another. When the body's frames are
+/// already all there (the usual case for a JSON answer), gathering them
+/// gives the response a `content-length` and one write. Anything not ready
+/// at once is streamed as before, after what was gathered: nothing waits.
+async fn coalesce_small_body(response: http::Response<WasiBody>) -> http::Response<WasiBody> {
+    use futures::FutureExt;
+    use http_body_util::BodyExt;
+
+    if response.body().size_hint().exact().is_some() {
+        return response;
+    }
+    let (mut parts, mut body) = response.into_parts();
+    let mut gathered = bytes::BytesMut::new();
+    let mut first = true;
+    loop {
+        // The first frame is awaited (hyper would wait for it too); later
+        // ones are taken only if they are ready now.
+        let next = if first {
+            first = false;
+            Some(body.frame().await)
+        } else {
+            body.frame().now_or_never()
+        };
+        match next {
+            Some(None) => {
+                parts.headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(gathered.len()),
+                );
+                parts.headers.remove(http::header::TRANSFER_ENCODING);
+                let body = crate::errors::full_body(gathered.freeze());
+                return http::Response::from_parts(parts, body);
+            }
+            Some(Some(Ok(frame))) if frame.is_data() && gathered.len() < COALESCE_LIMIT => {
+                if let Ok(data) = frame.into_data() {
+                    gathered.extend_from_slice(&data);
+                }
+            }
+            // Not ready, too big, trailers or an error: stream the rest.
+            other => {
+                let head = (!gathered.is_empty()).then(|| Ok(Frame::data(gathered.freeze())));
+                let pending = match other {
+                    Some(Some(frame)) => Some(frame),
+                    _ => None,
+                };
+                let prefix = futures::stream::iter(head.into_iter().chain(pending));
+                let rest = http_body_util::BodyStream::new(body);
+                let stream = futures::StreamExt::chain(prefix, rest);
+                let body = http_body_util::StreamBody::new(stream).boxed_unsync();
+                return http::Response::from_parts(parts, body);
+            }
+        }
     }
 }
 

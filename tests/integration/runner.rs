@@ -275,8 +275,13 @@ fn component_output_is_prefixed_and_logged_under_the_state_dir() {
     let out = r.output();
     assert!(out.contains("[probe] probe says hello on stdout"), "{out}");
     assert!(out.contains("[probe] probe says hello on stderr"), "{out}");
-    let log = std::fs::read_to_string(r.dir.path().join(".spin/logs/probe_stdout.txt")).unwrap();
-    assert!(log.contains("probe says hello on stdout"), "{log}");
+    let path = r.dir.path().join(".spin/logs/probe_stdout.txt");
+    // Log files are flushed with the console, a few milliseconds later.
+    crate::fixtures::eventually("the line in the log file", Duration::from_secs(10), || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .filter(|log| log.contains("probe says hello on stdout"))
+    });
 }
 
 #[test]
