@@ -113,11 +113,11 @@ class Results:
         for s in self.data["systems"]:
             cold = _ms(s.get("start_cold_ms"))
             warm = _ms(s.get("start_warm_ms")) if s.get("compile_cache") else "(no compile cache)"
-            load = s.get("load_at_start")
+            load = s.get("load_during_runs")
             rows.append([s["label"], cold, warm, _mib(s.get("rss_kib")), _mib(s.get("hwm_kib")),
                          "—" if load is None else f"{load:.2f}", s.get("error", "")])
         return _table(["system", "start→first 200, cold ms", "warm ms", "RSS after load MiB",
-                       "peak RSS MiB", "load avg (1 min) before its runs", "problem"], rows)
+                       "peak RSS MiB", "load avg (1 min), mean over its runs", "problem"], rows)
 
     def sizes_table(self) -> list[str]:
         rows = [[s["name"], f"{s['bytes']:,}", f"{s['bytes'] / KIB:.1f}", s["what"]] for s in self.data["sizes"]]
@@ -155,8 +155,12 @@ class Results:
         d = self.data
         lines = [f"# Benchmark results ({d['mode']} run, {d['date']})", ""]
         lines += [
-            f"{d['seconds']} s per run after {d['warmup']}, wrk with 1 thread at c=1 and 2 threads at c=16, "
+            f"{d.get('rounds', 1)} round(s) of {d['seconds']} s per figure (the round with the median req/s "
+            f"stands; errors are summed over all rounds), after {d['warmup']}; "
+            "wrk with 1 thread at c=1 and 2 threads at c=16, "
             "all on the same machine (wrk competes with the server for the 2 cores). "
+            "All servers run at once; within each scenario and concurrency the systems take turns, "
+            "so background load weighs on a row's columns alike. "
             "Errors = non-2xx/3xx answers + socket errors (connect, read, write, timeout), as wrk counts them.",
             "",
             "## Machine",
