@@ -303,7 +303,6 @@ fn ten_megabyte_bodies_are_413_without_being_buffered_and_memory_stays_flat() {
 }
 
 #[test]
-#[ignore = "runner: pooled instances keep up to decommit_batch_size (64) dirty linear memories resident; ~22 MB more RSS per 10 MB batch, 800+ MB after 35"]
 fn a_ten_megabyte_batch_under_a_raised_limit_is_422_in_bounded_memory() {
     // An operator who raises max_body_bytes to its maximum (16 MiB) lets a
     // 10 MB batch in; it is counted, not processed, and refused.
