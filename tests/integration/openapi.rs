@@ -8,6 +8,7 @@
 //! (`#/components/...`) are inlined by a small resolver before validation.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -354,6 +355,29 @@ fn the_running_app_answers_as_documented() {
     seen.add("GET", "/api/data/failing", get("/api/data/failing"));
     upstream.set(Behaviour::Stall);
     seen.add("GET", "/api/data/slow", get("/api/data/slow"));
+
+    // A body that stalls after its headers: the router's 408 (both at once,
+    // each takes the router's 10 s).
+    let addr = r.addr;
+    let stalls: Vec<_> = ["/api/process", "/api/process/batch"]
+        .into_iter()
+        .map(|path| {
+            std::thread::spawn(move || {
+                let raw = format!(
+                    "POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n[{{\"id\""
+                );
+                let bytes =
+                    crate::helpers::raw_exchange(addr, raw.as_bytes(), Duration::from_secs(30));
+                (path, crate::helpers::parse_response(&bytes))
+            })
+        })
+        .collect();
+    for stall in stalls {
+        let (path, res) = stall.join().unwrap();
+        let res = res.unwrap_or_else(|| panic!("no answer to a stalled body on {path}"));
+        assert_eq!(res.status, 408, "{}", res.text());
+        seen.add("POST", path, res);
+    }
 
     for token in [ADMIN_TOKEN, "wrong"] {
         seen.add(
