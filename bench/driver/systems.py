@@ -211,6 +211,9 @@ def systems(art: Artifacts) -> list[System]:
             lambda port, wd, cache: [
                 str(spin), "up", "-f", str(paths.MANIFEST), "--listen", f"127.0.0.1:{port}",
                 "--state-dir", str(wd / "spin-state"),
+                # Spin's wasmtime compile cache, in a directory of our own so
+                # the first start is cold.
+                "--cache", str(_wasmtime_cache_config(cache)),
             ],
             compile_cache=True,
             note="real Spin on the same spin.toml",
