@@ -40,7 +40,8 @@ def bars(ax, data, group, scenarios, metric, title, ylabel, log):
     ax.set_title(title, fontsize=10)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    # Beside the plot, so it never hides a bar.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0))
 
 
 def main(src, dst):
@@ -49,7 +50,7 @@ def main(src, dst):
     app = [("hit", "hit"), ("miss", "miss"), ("skipped", "skipped"), ("batch100", "batch 100"),
            ("health", "health")]
     proc = [("process", "one item"), ("p-skipped", "skipped"), ("p-batch100", "batch 100")]
-    fig, axes = plt.subplots(3, 1, figsize=(11, 13))
+    fig, axes = plt.subplots(3, 1, figsize=(13, 13))
     bars(axes[0], data, "app", app, "rps", "The app's API: requests/s (log scale)", "req/s", True)
     bars(axes[1], data, "app", app, "p99_ms", "The app's API: p99 latency (log scale)", "ms", True)
     bars(axes[2], data, "processor", proc, "rps",
