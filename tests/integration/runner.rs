@@ -166,11 +166,8 @@ fn a_denied_host_is_never_contacted() {
     assert_eq!(res.status, 502);
     assert!(res.text().contains("HttpRequestDenied"), "{}", res.text());
     assert!(listener.accept().is_err(), "the denied host was contacted");
-    assert!(
-        r.output().contains("allowed_outbound_hosts"),
-        "{}",
-        r.output()
-    );
+    // The denial is logged with the fix (output is read on other threads).
+    crate::fixtures::wait_for_log(&r, &["allowed_outbound_hosts"]);
 }
 
 #[test]
