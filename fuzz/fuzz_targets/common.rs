@@ -45,7 +45,10 @@ pub fn check_item(item: &Item) {
     assert_eq!(obj["timestamp"].as_u64(), Some(item.timestamp));
 
     let again = parse_item(json.as_bytes()).expect("the canonical JSON is accepted");
-    assert_eq!(&again, item, "re-serialised item does not round-trip: {json}");
+    assert_eq!(
+        &again, item,
+        "re-serialised item does not round-trip: {json}"
+    );
 }
 
 /// When the body also parses as a plain `serde_json::Value` (it may not:
@@ -57,7 +60,10 @@ pub fn check_item_against_value(item: &Item, body: &[u8]) {
         return;
     };
     let obj = v.as_object().expect("an accepted body is a JSON object");
-    assert_eq!(obj.get("id").and_then(Value::as_str), Some(item.id.as_str()));
+    assert_eq!(
+        obj.get("id").and_then(Value::as_str),
+        Some(item.id.as_str())
+    );
     assert_eq!(obj.get("value").and_then(Value::as_u64), Some(item.value));
     assert_eq!(
         obj.get("timestamp").and_then(Value::as_u64),
@@ -69,7 +75,10 @@ pub fn check_item_against_value(item: &Item, body: &[u8]) {
 /// status, and its JSON is the one error shape.
 pub fn check_error(e: &AppError, allowed: &[&str]) {
     let code = e.code();
-    assert!(allowed.contains(&code), "undocumented code {code} here: {e}");
+    assert!(
+        allowed.contains(&code),
+        "undocumented code {code} here: {e}"
+    );
     let status = BODY_CODES
         .iter()
         .find(|(c, _)| *c == code)

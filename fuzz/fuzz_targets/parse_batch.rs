@@ -52,13 +52,20 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    assert!(items.len() <= max_items, "{} items over {max_items}", items.len());
+    assert!(
+        items.len() <= max_items,
+        "{} items over {max_items}",
+        items.len()
+    );
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         let arr = v.as_array().expect("an accepted batch is a JSON array");
         assert_eq!(arr.len(), items.len());
     }
     // The processor re-parses the same body without the limit.
-    assert_eq!(parse_batch(body, usize::MAX).map(|i| i.len()), Ok(items.len()));
+    assert_eq!(
+        parse_batch(body, usize::MAX).map(|i| i.len()),
+        Ok(items.len())
+    );
 
     let answer = process_batch(&items, &rule, 1_700_000_000, "fuzz-rid");
     let answers: Value = serde_json::from_str(&answer).expect("the batch answer is JSON");
