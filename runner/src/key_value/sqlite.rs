@@ -98,7 +98,7 @@ impl SqlitePool {
             .await
             .map_err(|_| StoreError::Worker("connection pool closed".into()))?;
         let pool = Arc::clone(self);
-        let job = move || {
+        tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let conn = pool.checkout()?;
             let result = work(&conn);
@@ -107,22 +107,9 @@ impl SqlitePool {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(conn);
             Ok(result?)
-        };
-        // On the runner's multi-threaded runtime the query runs right here,
-        // with the worker's other tasks handed to another thread while it
-        // blocks (a lock can hold it up to the busy timeout). A key-value
-        // read from the page cache takes microseconds: the round trip to the
-        // blocking pool (two thread wake-ups per call) cost more than the
-        // query. Elsewhere (single-threaded test runtimes) the blocking pool.
-        if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-        {
-            tokio::task::block_in_place(job)
-        } else {
-            tokio::task::spawn_blocking(job)
-                .await
-                .map_err(|err| StoreError::Worker(err.to_string()))?
-        }
+        })
+        .await
+        .map_err(|err| StoreError::Worker(err.to_string()))?
     }
 
     /// An idle connection, or a new one (the caller holds a permit, so the
