@@ -169,11 +169,6 @@ impl App {
         }))
     }
 
-    /// Whether the app has a component with this id.
-    pub fn has_component(&self, id: &str) -> bool {
-        self.components.contains_key(id)
-    }
-
     fn new_store(
         self: &Arc<Self>,
         component: &Arc<ComponentRuntime>,

@@ -206,14 +206,10 @@ impl Server {
                 .map(|p| p.as_str())
                 .unwrap_or("/"),
         );
-        for (name, value) in crate::routing::spin_headers(&matched, &full_url, &self.base, client) {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(name.as_bytes()),
-                http::HeaderValue::from_str(&value),
-            ) {
-                parts.headers.insert(name, value);
-            }
-        }
+        insert_headers(
+            &mut parts.headers,
+            crate::routing::spin_headers(&matched, &full_url, &self.base, client),
+        );
         // The guest sees an absolute URI, as on Spin.
         if parts.uri.authority().is_none()
             && let Ok(uri) = full_url.parse()
@@ -342,15 +338,22 @@ pub fn with_chaining_headers(
         "/",
         crate::routing::CHAINED_CLIENT_ADDR,
     );
+    insert_headers(request.headers_mut(), headers);
+    request
+}
+
+/// Sets Spin's `spin-*` headers, replacing any the client sent with the same
+/// name; a pair that is not a valid header (never the case for Spin's own
+/// names, possible for a value built from a Host header) is left out.
+fn insert_headers(map: &mut http::HeaderMap, headers: Vec<(String, String)>) {
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (
             http::HeaderName::from_bytes(name.as_bytes()),
             http::HeaderValue::from_str(&value),
         ) {
-            request.headers_mut().insert(name, value);
+            map.insert(name, value);
         }
     }
-    request
 }
 
 pin_project_lite::pin_project! {
