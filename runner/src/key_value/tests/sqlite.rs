@@ -182,6 +182,89 @@ async fn reads_do_not_queue_behind_a_busy_connection() {
     holder.await.unwrap();
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_point_read_on_an_idle_connection_runs_on_the_calling_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = SqlitePool::new(SqliteLocation::File(dir.path().join("kv.db")), 4);
+    let store = SqliteStore::new(Arc::clone(&pool), "s");
+    store.set("k", b"v").await.unwrap();
+
+    // Polled once, with no runtime turn in between: only an inline read can
+    // be ready (the blocking pool would need another thread to run first).
+    let mut read = std::pin::pin!(store.get("k"));
+    let waker = std::task::Waker::noop();
+    let polled = read
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker));
+    assert!(
+        matches!(polled, std::task::Poll::Ready(Ok(Some(ref v))) if v == b"v"),
+        "the read did not complete inline: {polled:?}"
+    );
+    let mut exists = std::pin::pin!(store.exists("missing"));
+    assert!(matches!(
+        exists
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker)),
+        std::task::Poll::Ready(Ok(false))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_inline_read_is_retried_the_blocking_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = SqlitePool::new(SqliteLocation::File(dir.path().join("kv.db")), 4);
+    SqliteStore::new(Arc::clone(&pool), "s")
+        .set("k", b"v")
+        .await
+        .unwrap();
+
+    // SQLITE_BUSY on the calling thread (another process's exclusive lock,
+    // a WAL recovery): the read goes again on a blocking thread, where the
+    // busy timeout may wait, instead of failing or waiting inline.
+    let caller = std::thread::current().id();
+    let attempts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&attempts);
+    let value = pool
+        .read(move |conn| {
+            seen.lock().unwrap().push(std::thread::current().id());
+            if seen.lock().unwrap().len() == 1 {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("database is locked".into()),
+                ));
+            }
+            conn.query_row(
+                "SELECT value FROM spin_key_value WHERE key = 'k'",
+                [],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, b"v");
+    let attempts = attempts.lock().unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0], caller, "the first attempt was not inline");
+    assert_ne!(
+        attempts[1], caller,
+        "the retry did not leave the caller's thread"
+    );
+
+    // Any other error is the answer: no second attempt.
+    let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&tries);
+    let failed = pool
+        .read(move |conn| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            conn.query_row("SELECT nope FROM spin_key_value", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_are_not_blocked_by_an_uncommitted_write() {
     let dir = tempfile::tempdir().unwrap();
