@@ -242,7 +242,7 @@ async fn a_busy_inline_read_is_retried_the_blocking_way() {
         .await
         .unwrap();
     assert_eq!(value, b"v");
-    let attempts = attempts.lock().unwrap();
+    let attempts = attempts.lock().unwrap().clone();
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert_eq!(attempts[0], caller, "the first attempt was not inline");
     assert_ne!(
