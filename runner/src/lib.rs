@@ -19,3 +19,4 @@ pub mod runtime_config;
 pub mod server;
 pub mod state;
 pub mod variables;
+pub mod workers;

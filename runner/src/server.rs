@@ -24,9 +24,13 @@ use crate::app::App;
 use crate::errors::{error_response, sane_request_id};
 use crate::routing::Router;
 
-/// Listener limits (backstops above the application's own).
+/// Listener settings: the worker threads, and limits (backstops above the
+/// application's own).
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
+    /// Threads serving connections, each with its own single-threaded
+    /// runtime (see [`crate::workers`]).
+    pub workers: usize,
     /// Time allowed to receive a request's headers.
     pub header_timeout: Duration,
     /// Longest silence inside a request body before the body fails.
@@ -42,6 +46,7 @@ pub struct ServerLimits {
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
+            workers: crate::workers::default_count(),
             header_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(15),
             max_body_bytes: 16 << 20,
@@ -71,13 +76,14 @@ impl Server {
     }
 
     /// Serves `listener` until `shutdown` resolves, then lets in-flight
-    /// requests finish (up to the grace period).
+    /// requests finish (up to the grace period). Connections are accepted
+    /// here and served on [`ServerLimits::workers`] threads.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let workers = crate::workers::Workers::start(&self)?;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -93,37 +99,38 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    let server = self.clone();
-                    let service = service_fn(move |req| {
-                        let server = server.clone();
-                        async move { Ok::<_, Infallible>(server.handle(req, client).await) }
-                    });
-                    let mut builder = hyper::server::conn::http1::Builder::new();
-                    builder
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(self.limits.header_timeout)
-                        .max_headers(self.limits.max_headers)
-                        .max_buf_size(64 * 1024);
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        // Errors here are the client's (reset, malformed
-                        // request, header timeout): the connection just ends.
-                        let _ = conn.await;
-                    });
+                    workers.hand_over(stream, client);
                 }
                 _ = &mut shutdown => break,
             }
         }
         drop(listener);
         eprintln!("Shutting down: waiting for in-flight requests...");
-        if tokio::time::timeout(self.limits.shutdown_grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        if !workers.stop().await {
             eprintln!("warning: some requests were still running after the grace period");
         }
         Ok(())
+    }
+
+    /// The HTTP/1 connection for an accepted stream.
+    pub(crate) fn connection(
+        self: &Arc<Self>,
+        stream: tokio::net::TcpStream,
+        client: SocketAddr,
+    ) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + 'static
+    {
+        let server = self.clone();
+        let service = service_fn(move |req| {
+            let server = server.clone();
+            async move { Ok::<_, Infallible>(server.handle(req, client).await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_timeout)
+            .max_headers(self.limits.max_headers)
+            .max_buf_size(64 * 1024);
+        builder.serve_connection(TokioIo::new(stream), service)
     }
 
     async fn handle(

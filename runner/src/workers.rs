@@ -1,0 +1,180 @@
+//! The threads that serve connections: one single-threaded Tokio runtime
+//! per core.
+//!
+//! A request crosses several tasks: the connection, the guest's instance,
+//! a chained call's instance, its response. On one thread, handing work
+//! between them is a queue push; on Tokio's work-stealing runtime it often
+//! meant waking the other core (a futex and a context switch), and
+//! bench/README.md measured that as the largest single cost of a request.
+//! So each connection lives on one worker for its whole life, and the
+//! acceptor gives each new connection to the worker with the fewest open
+//! ones (sharing one listening socket instead let whichever worker woke
+//! first take a whole burst of connections).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::server::Server;
+
+/// The default number of workers: one per available core.
+pub fn default_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One worker thread, seen from the acceptor.
+struct Worker {
+    connections: mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>,
+    /// Connections open on this worker.
+    open: Arc<AtomicUsize>,
+    /// Whether every connection finished within the grace period.
+    finished: oneshot::Receiver<bool>,
+    thread: JoinHandle<()>,
+}
+
+/// The running workers.
+pub struct Workers {
+    workers: Vec<Worker>,
+    /// Where the search for the least busy worker starts: spreads ties.
+    next: AtomicUsize,
+}
+
+impl Workers {
+    /// Starts `server.limits.workers` threads (at least one).
+    pub fn start(server: &Arc<Server>) -> anyhow::Result<Self> {
+        let mut workers = Vec::new();
+        for n in 0..server.limits.workers.max(1) {
+            let (connections, mut incoming) = mpsc::unbounded_channel();
+            let (done, finished) = oneshot::channel();
+            let open = Arc::new(AtomicUsize::new(0));
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let server = Arc::clone(server);
+            let count = Arc::clone(&open);
+            let thread = std::thread::Builder::new()
+                .name(format!("edge-worker-{n}"))
+                .spawn(move || {
+                    let all_done = runtime.block_on(async move {
+                        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+                        while let Some((stream, client)) = incoming.recv().await {
+                            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                                count.fetch_sub(1, Ordering::Relaxed);
+                                continue;
+                            };
+                            let conn = graceful.watch(server.connection(stream, client));
+                            let count = Arc::clone(&count);
+                            tokio::spawn(async move {
+                                // Errors here are the client's (reset,
+                                // malformed request, header timeout): the
+                                // connection just ends.
+                                let _ = conn.await;
+                                count.fetch_sub(1, Ordering::Relaxed);
+                            });
+                        }
+                        // The acceptor stopped: let in-flight requests end.
+                        tokio::time::timeout(server.limits.shutdown_grace, graceful.shutdown())
+                            .await
+                            .is_ok()
+                    });
+                    // Tasks still running past the grace period end with
+                    // the runtime here.
+                    drop(runtime);
+                    let _ = done.send(all_done);
+                })?;
+            workers.push(Worker {
+                connections,
+                open,
+                finished,
+                thread,
+            });
+        }
+        Ok(Self {
+            workers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Gives an accepted connection to the worker with the fewest open ones.
+    pub fn hand_over(&self, stream: tokio::net::TcpStream, client: SocketAddr) {
+        let Ok(stream) = stream.into_std() else {
+            return;
+        };
+        let open: Vec<usize> = self
+            .workers
+            .iter()
+            .map(|w| w.open.load(Ordering::Relaxed))
+            .collect();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let worker = &self.workers[least_busy(&open, start)];
+        worker.open.fetch_add(1, Ordering::Relaxed);
+        if worker.connections.send((stream, client)).is_err() {
+            // The worker is gone (it panicked): the connection closes.
+            worker.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Stops the workers once their connections end (each waits up to the
+    /// grace period) and waits for their threads. Whether every request
+    /// finished in time.
+    pub async fn stop(self) -> bool {
+        let mut all_done = true;
+        let workers: Vec<_> = self
+            .workers
+            .into_iter()
+            .map(|w| {
+                drop(w.connections);
+                (w.finished, w.thread)
+            })
+            .collect();
+        for (finished, thread) in workers {
+            // A worker that panicked never says: count it as not done.
+            all_done &= finished.await.unwrap_or(false);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        all_done
+    }
+}
+
+/// The index of the smallest count, searching from `start` (modulo the
+/// length) so that ties go round the workers. `counts` is not empty.
+fn least_busy(counts: &[usize], start: usize) -> usize {
+    let n = counts.len();
+    (0..n)
+        .map(|i| (start + i) % n)
+        .min_by_key(|&i| counts[i])
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::least_busy;
+
+    #[test]
+    fn a_new_connection_goes_to_the_worker_with_the_fewest() {
+        assert_eq!(least_busy(&[3, 1, 2], 0), 1);
+        assert_eq!(least_busy(&[3, 1, 2], 2), 1);
+        assert_eq!(least_busy(&[0, 5], 1), 0);
+    }
+
+    #[test]
+    fn ties_go_round_the_workers() {
+        let mut open = [0usize; 3];
+        for start in 0..9 {
+            let w = least_busy(&open, start);
+            open[w] += 1;
+        }
+        assert_eq!(open, [3, 3, 3]);
+        // With equal counts the search start decides.
+        assert_eq!(least_busy(&[2, 2, 2], 4), 1);
+    }
+
+    #[test]
+    fn a_single_worker_takes_everything() {
+        assert_eq!(least_busy(&[7], 0), 0);
+        assert_eq!(least_busy(&[7], 41), 0);
+    }
+}
