@@ -10,7 +10,7 @@ use edge_core::stats::Counter;
 use edge_core::upstream::{self as decide, DataAnswer};
 use edge_core::{AppError, CacheConfig, Reply};
 
-use crate::{host, store, upstream};
+use crate::{store, upstream};
 
 pub fn get(key: &str, config: &CacheConfig, request_id: &str) -> Result<Reply, AppError> {
     let key = data_key::validate(key)?;
@@ -21,7 +21,7 @@ pub fn get(key: &str, config: &CacheConfig, request_id: &str) -> Result<Reply, A
         return Err(AppError::UpstreamNotConfigured);
     };
     let entry_key = data_entry_key(key);
-    let now = host::now();
+    let now = edge_glue::now();
 
     // A store failure does not fail the request: without the store the
     // upstream is asked directly and the answer is a `bypass`.

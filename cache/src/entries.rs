@@ -7,7 +7,7 @@ use edge_core::stats::Counter;
 use edge_core::upstream::MAX_UPSTREAM_BODY_BYTES;
 use edge_core::{AppError, CacheConfig, Reply};
 
-use crate::{host, store};
+use crate::store;
 
 fn entry_key(digest: &str) -> Result<String, AppError> {
     if is_digest(digest) {
@@ -26,7 +26,7 @@ pub fn get(digest: &str, request_id: &str) -> Result<Reply, AppError> {
     let store = store::open(request_id)?;
     let cached = store::get(&store, &key, request_id)?;
     match cached {
-        Some(envelope) if !envelope.is_expired(host::now()) => {
+        Some(envelope) if !envelope.is_expired(edge_glue::now()) => {
             store::count(&store, Counter::Hits, request_id);
             Ok(Reply::json(200, envelope.body, request_id))
         }
@@ -59,7 +59,7 @@ pub fn put(
         });
     }
     let store = store::open(request_id)?;
-    let envelope = Envelope::new(body.to_vec(), host::now(), config.ttl_seconds);
+    let envelope = Envelope::new(body.to_vec(), edge_glue::now(), config.ttl_seconds);
     store::set(&store, &key, &envelope, request_id)?;
     Ok(Reply::empty(204, request_id))
 }

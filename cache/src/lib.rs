@@ -28,7 +28,6 @@
 mod admin;
 mod data;
 mod entries;
-mod host;
 mod store;
 mod upstream;
 
@@ -39,17 +38,16 @@ use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    let request_id = host::request_id(req.header(REQUEST_ID_HEADER).and_then(|v| v.as_str()));
+    let header = req.header(REQUEST_ID_HEADER).and_then(|v| v.as_str());
     // Failures are logged where they happen (store, upstream, config).
-    let reply = dispatch(&req, &request_id).unwrap_or_else(|e| Reply::error(&e, &request_id));
-    host::into_response(reply)
+    edge_glue::respond(header, |request_id| dispatch(&req, request_id))
 }
 
 fn dispatch(req: &Request, request_id: &str) -> Result<Reply, AppError> {
     let method = req.method().to_string();
     let route = cache_route(&method, req.path_and_query().unwrap_or("/"))?;
     let config = || {
-        CacheConfig::from_vars(host::var).map_err(|e| {
+        CacheConfig::from_vars(|name| edge_glue::var("cache", name)).map_err(|e| {
             eprintln!("cache: request_id={request_id} configuration error: {e}");
             AppError::Internal
         })

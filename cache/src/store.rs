@@ -8,8 +8,6 @@ use edge_core::envelope::Envelope;
 use edge_core::stats::{self, Counter};
 use spin_sdk::key_value::Store;
 
-use crate::host;
-
 /// Opens the store.
 pub fn open(request_id: &str) -> Result<Store, AppError> {
     Store::open_default().map_err(|e| unavailable(request_id, "open", &e))
@@ -64,7 +62,7 @@ pub fn delete(store: &Store, key: &str, request_id: &str) {
 /// cost a write. Failures are logged and ignored: statistics never fail a
 /// request. See `edge_core::stats` for how exact this is.
 pub fn count(store: &Store, counter: Counter, request_id: &str) {
-    if !stats::is_sampled(host::random()) {
+    if !stats::is_sampled(edge_glue::random()) {
         return;
     }
     let key = counter.key();

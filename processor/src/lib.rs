@@ -13,7 +13,6 @@
 //! The `x-request-id` of the request is echoed and used in error bodies.
 //! Variables: `threshold`, `multiplier`.
 
-mod host;
 mod process;
 
 use edge_core::internal::{ProcessorRoute, REQUEST_ID_HEADER, processor_route};
@@ -23,19 +22,19 @@ use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    let request_id = host::request_id(req.header(REQUEST_ID_HEADER).and_then(|v| v.as_str()));
-    let reply = dispatch(&req, &request_id).unwrap_or_else(|e| Reply::error(&e, &request_id));
-    host::into_response(reply)
+    let header = req.header(REQUEST_ID_HEADER).and_then(|v| v.as_str());
+    edge_glue::respond(header, |request_id| dispatch(&req, request_id))
 }
 
 fn dispatch(req: &Request, request_id: &str) -> Result<Reply, AppError> {
     let method = req.method().to_string();
     let route = processor_route(&method, req.path_and_query().unwrap_or("/"))?;
-    let config = ProcessorConfig::from_vars(host::var).map_err(|e| {
-        eprintln!("processor: request_id={request_id} configuration error: {e}");
-        AppError::Internal
-    })?;
-    let now = host::now();
+    let config =
+        ProcessorConfig::from_vars(|name| edge_glue::var("processor", name)).map_err(|e| {
+            eprintln!("processor: request_id={request_id} configuration error: {e}");
+            AppError::Internal
+        })?;
+    let now = edge_glue::now();
     match route {
         ProcessorRoute::One => process::one(req.body(), &config.rule, now, request_id),
         ProcessorRoute::Batch => process::batch(req.body(), &config.rule, now, request_id),

@@ -1,13 +1,11 @@
-//! What the router takes from the host: the request's headers and bounded
-//! body, variables, entropy, and turning a `Reply` into a Spin response.
+//! What the router takes from the host besides edge-glue: the request's
+//! headers, its bounded body, and its configuration.
 
 use edge_core::body::{BODY_TIMEOUT_MS, BoundedBody, check_declared_length};
 use edge_core::internal::REQUEST_ID_HEADER;
-use edge_core::{AppError, Reply, RouterConfig, content_type, request_id};
-use spin_sdk::http::{Fields, IncomingRequest, Response};
-use spin_sdk::variables;
+use edge_core::{AppError, RouterConfig, content_type, request_id};
+use spin_sdk::http::{Fields, IncomingRequest};
 use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
-use spin_sdk::wit::wasi::random0_2_0::random::get_random_u64;
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll;
 use wasi::io::streams::StreamError;
@@ -30,7 +28,7 @@ impl Ctx {
         let ctx = Ctx {
             request_id: request_id::resolve(
                 header(&headers, REQUEST_ID_HEADER).as_deref(),
-                entropy,
+                edge_glue::entropy,
             ),
             content_type: header(&headers, "content-type"),
             content_length: header(&headers, "content-length"),
@@ -50,30 +48,10 @@ fn header(headers: &Fields, name: &str) -> Option<String> {
         .and_then(|v| String::from_utf8(v).ok())
 }
 
-fn entropy() -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&get_random_u64().to_le_bytes());
-    bytes[8..].copy_from_slice(&get_random_u64().to_le_bytes());
-    bytes
-}
-
-/// A component variable; `None` (the default applies) when it is not
-/// declared. A provider failure is logged and also falls back to the default.
-fn var(name: &'static str) -> Option<String> {
-    match variables::get(name) {
-        Ok(value) => Some(value),
-        Err(variables::Error::Undefined(_)) => None,
-        Err(e) => {
-            eprintln!("router: variable `{name}` unreadable ({e}); using its default");
-            None
-        }
-    }
-}
-
 /// The router's configuration; an invalid variable is logged (naming it)
 /// and is a 500 for the caller.
 pub fn config(request_id: &str) -> Result<RouterConfig, AppError> {
-    RouterConfig::from_vars(var).map_err(|e| {
+    RouterConfig::from_vars(|name| edge_glue::var("router", name)).map_err(|e| {
         eprintln!("router: request_id={request_id} configuration error: {e}");
         AppError::Internal
     })
@@ -132,14 +110,4 @@ pub fn json_body(req: IncomingRequest, ctx: &Ctx, max: usize) -> Result<Vec<u8>,
     };
     drop(IncomingBody::finish(body));
     result
-}
-
-pub fn into_response(reply: Reply) -> Response {
-    let mut builder = Response::builder();
-    builder.status(reply.status);
-    for (name, value) in reply.headers {
-        builder.header(name, value);
-    }
-    builder.body(reply.body);
-    builder.build()
 }

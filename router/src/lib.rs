@@ -71,7 +71,7 @@ fn handle(req: IncomingRequest) -> Response {
     }
     .line();
     println!("{line}");
-    host::into_response(reply)
+    edge_glue::into_response(reply)
 }
 
 fn dispatch(req: IncomingRequest, ctx: &Ctx, method: &str, path: &str) -> Result<Reply, AppError> {
