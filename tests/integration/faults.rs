@@ -17,11 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{
-    App, assert_error, eventually, item, process, stop_keeping_dir, wait_for_log, x_cache,
+    App, assert_error, eventually, item, process, redis_runtime_config, stop_keeping_dir,
+    wait_for_log, x_cache,
 };
 use crate::helpers::{Runner, request};
-use crate::redis::RedisServer;
 use crate::upstream::{Behaviour, FakeUpstream};
+use edge_testkit::RedisServer;
 
 /// One request of a load run.
 #[derive(Debug, Clone)]
@@ -106,7 +107,9 @@ impl Load {
 #[test]
 fn redis_killed_mid_load_and_restarted_never_fails_a_request() {
     let mut redis = RedisServer::start();
-    let r = App::new().runtime_config(redis.runtime_config()).start();
+    let r = App::new()
+        .runtime_config(redis_runtime_config(redis.port))
+        .start();
     let load = Load::start(&r, 6, 20);
     load.until("hits while Redis is up", |o| {
         o.len() >= 60 && o.iter().any(|o| o.cache == "hit")

@@ -3,7 +3,6 @@
 //! assertions every answer must pass, and polling (the sandbox clock may
 //! jump, so tests wait for a condition rather than for a duration).
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -96,10 +95,7 @@ pub fn redis_runtime_config(port: u16) -> String {
 }
 
 /// A loopback port nothing listens on (bound, then released).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
-}
+pub use edge_testkit::free_port;
 
 /// A `/api/process` body.
 pub fn item(id: &str, value: u64, timestamp: u64) -> String {

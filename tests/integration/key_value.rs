@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{
-    ADMIN_TOKEN, App, admin_request, eventually, item, process, stop_keeping_dir, wait_for_log,
-    x_cache,
+    ADMIN_TOKEN, App, admin_request, eventually, item, process, redis_runtime_config,
+    stop_keeping_dir, wait_for_log, x_cache,
 };
 use crate::helpers::Runner;
-use crate::redis::RedisServer;
+use edge_testkit::RedisServer;
 
 /// Health, miss, byte-identical hit, another miss, stats, purge, miss again.
 fn process_hit_purge(r: &Runner) {
@@ -60,7 +60,7 @@ fn the_redis_store_serves_misses_hits_and_purges() {
     let redis = RedisServer::start();
     let r = App::new()
         .admin()
-        .runtime_config(redis.runtime_config())
+        .runtime_config(redis_runtime_config(redis.port))
         .start();
     wait_for_log(
         &r,
@@ -87,8 +87,12 @@ fn sqlite_entries_survive_a_runner_restart() {
 #[test]
 fn two_runners_on_one_redis_share_the_cache() {
     let redis = RedisServer::start();
-    let a = App::new().runtime_config(redis.runtime_config()).start();
-    let b = App::new().runtime_config(redis.runtime_config()).start();
+    let a = App::new()
+        .runtime_config(redis_runtime_config(redis.port))
+        .start();
+    let b = App::new()
+        .runtime_config(redis_runtime_config(redis.port))
+        .start();
     let body = item("shared", 150, 1);
     let stored = process(&a, &body);
     assert_eq!(x_cache(&stored), "miss");
@@ -100,7 +104,9 @@ fn two_runners_on_one_redis_share_the_cache() {
 #[test]
 fn redis_going_away_is_a_bypass_and_its_return_brings_hits_back() {
     let mut redis = RedisServer::start();
-    let r = App::new().runtime_config(redis.runtime_config()).start();
+    let r = App::new()
+        .runtime_config(redis_runtime_config(redis.port))
+        .start();
     let body = item("flaky", 150, 1);
     assert_eq!(x_cache(&process(&r, &body)), "miss");
     assert_eq!(x_cache(&process(&r, &body)), "hit");
@@ -131,7 +137,9 @@ fn redis_going_away_is_a_bypass_and_its_return_brings_hits_back() {
 #[test]
 fn a_redis_that_hangs_is_a_bypass_within_the_store_deadline() {
     let redis = RedisServer::start();
-    let r = App::new().runtime_config(redis.runtime_config()).start();
+    let r = App::new()
+        .runtime_config(redis_runtime_config(redis.port))
+        .start();
     let body = item("frozen", 150, 1);
     assert_eq!(x_cache(&process(&r, &body)), "miss");
 

@@ -17,6 +17,5 @@ mod key_value;
 mod openapi;
 mod process;
 mod readme;
-mod redis;
 mod runner;
 mod upstream;

@@ -5,7 +5,7 @@ use super::super::host::{Error, HostStore, KeyValueCtx, MAX_OPEN_STORES, OpenSto
 use super::super::{
     RedisOptions, RedisStore, SqliteLocation, SqlitePool, SqliteStore, Store, Stores,
 };
-use super::redis_server::RedisServer;
+use edge_testkit::RedisServer;
 use std::collections::HashSet;
 use std::sync::Arc;
 use wasmtime::component::Resource;

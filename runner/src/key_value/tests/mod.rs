@@ -3,7 +3,6 @@
 
 mod host;
 mod redis;
-mod redis_server;
 mod sqlite;
 mod stores;
 mod suite;

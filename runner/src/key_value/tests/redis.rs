@@ -3,8 +3,8 @@
 //! and never hang.
 
 use super::super::{RedisOptions, RedisStore, Store, StoreError};
-use super::redis_server::RedisServer;
 use super::suite::{Backend, all_behaviour_tests};
+use edge_testkit::RedisServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,63 +1,68 @@
-//! A real redis-server for the Redis tests: started on a free loopback port
-//! without persistence (`--save "" --appendonly no`), stoppable and
-//! restartable on the same port, killed on drop.
+//! Test helpers shared by the runner's unit tests and the integration
+//! tests. Real servers, never mocks: [`RedisServer`] is Debian's
+//! `redis-server` on a free loopback port.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{free_port, redis_runtime_config};
-
-/// Where redis-server is expected (Debian's package); `REDIS_SERVER`
-/// overrides it.
-const DEFAULT_BINARY: &str = "/usr/bin/redis-server";
-
-fn binary() -> PathBuf {
-    let path = std::env::var_os("REDIS_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_BINARY));
-    assert!(
-        path.exists(),
-        "{} is missing: the Redis tests need a real redis-server; install it with \
-         `sudo apt-get install redis-server` (or point REDIS_SERVER at one)",
-        path.display()
-    );
-    path
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
-/// A running (or stopped) redis-server owned by one test.
+/// A running (or stopped) redis-server owned by one test: its own port and
+/// directory, no persistence (`--save "" --appendonly no`), stoppable,
+/// pausable and restartable on the same port, killed on drop. A missing
+/// `redis-server` fails the test with instructions; it never skips (CI
+/// installs Debian's package).
 pub struct RedisServer {
-    child: Option<Child>,
+    /// The loopback port it listens on.
     pub port: u16,
+    binary: PathBuf,
     dir: tempfile::TempDir,
+    child: Option<Child>,
 }
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers PING.
     pub fn start() -> Self {
-        let mut server = RedisServer {
-            child: None,
+        let mut server = Self {
             port: free_port(),
-            dir: tempfile::tempdir().expect("tempdir"),
+            binary: find_redis_server(),
+            dir: tempfile::tempdir().expect("temp dir for redis-server"),
+            child: None,
         };
         server.spawn();
         server
     }
 
+    /// `redis://127.0.0.1:<port>/<db>`.
+    pub fn url(&self, db: u8) -> String {
+        format!("redis://127.0.0.1:{}/{db}", self.port)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
     fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("redis.log")).expect("redis log");
-        let child = Command::new(binary())
+        let log = std::fs::File::create(self.log_path()).expect("redis log file");
+        let child = Command::new(&self.binary)
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
+            .stdout(log.try_clone().expect("redis log file"))
             .stderr(log)
             .spawn()
-            .expect("spawn redis-server");
+            .unwrap_or_else(|err| panic!("cannot run {:?}: {err}", self.binary));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.answers_ping() {
@@ -67,12 +72,17 @@ impl RedisServer {
                 .and_then(|c| c.try_wait().ok().flatten())
             {
                 panic!(
-                    "redis-server exited ({status}): {}",
-                    std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+                    "redis-server exited at startup with {status} (port {}): {}",
+                    self.port,
+                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
                 );
             }
-            assert!(Instant::now() < deadline, "redis-server did not come up");
-            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING on port {} within 20 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -87,7 +97,8 @@ impl RedisServer {
             && &reply == b"+PONG\r\n"
     }
 
-    /// Kills the server (its data is gone: nothing is persisted).
+    /// Kills the server (SIGKILL: a crash, not a shutdown; its data is gone,
+    /// nothing is persisted) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // A paused server must be able to die.
@@ -97,6 +108,12 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
@@ -118,23 +135,12 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} {pid}");
     }
 
-    /// Starts it again on the same port.
-    pub fn restart(&mut self) {
-        self.stop();
-        self.spawn();
-    }
-
-    /// A runtime config whose default store is this server.
-    pub fn runtime_config(&self) -> String {
-        redis_runtime_config(self.port)
-    }
-
     /// The number of keys in the database, straight from Redis.
     pub fn dbsize(&self) -> u64 {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
         stream
             .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
+            .expect("read timeout");
         stream.write_all(b"DBSIZE\r\n").expect("DBSIZE");
         let mut reply = Vec::new();
         let mut byte = [0u8; 1];
@@ -154,4 +160,24 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `$REDIS_SERVER`, else `redis-server` on `PATH` or in `/usr/bin`.
+fn find_redis_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("REDIS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("redis-server"))
+        .find(|path| path.is_file());
+    on_path.unwrap_or_else(|| {
+        panic!(
+            "redis-server not found on PATH or in /usr/bin: the Redis tests need a real \
+             server. Install it (`sudo apt-get install redis-server`; CI does) or point \
+             REDIS_SERVER at the binary."
+        )
+    })
 }
