@@ -244,10 +244,16 @@ impl App {
         let timeout = self.limits.request_timeout;
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
+            let result = proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
-                .await
+                .await;
+            // The answer is out: let its caller send it before this task
+            // tears the instance down (on a worker's single thread, the
+            // caller runs only once this task yields or ends).
+            tokio::task::yield_now().await;
+            drop(store);
+            result
         });
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(response))) => Ok(response),
