@@ -132,8 +132,13 @@ class Results:
         aim("runner (processor alone) ≥ wasmtime serve tuned, c=16", _ratio(rp, wt),
             None if not (wt and rp) else rp >= wt)
         hit = self.rps("runner", "hit", 16)
-        aim("app hit ≥ 0.5 × runner processor alone, c=16", _ratio(hit, rp),
+        # Three decimals: a two-decimal "0.50" could read as met when it is not.
+        aim("app hit ≥ 0.5 × runner processor alone, c=16",
+            "—" if not (hit and rp) else f"{hit / rp:.3f}",
             None if not (hit and rp) else hit >= 0.5 * rp)
+        # Not an aim: the same hit against the reference host's one-component figure.
+        out.append(["(for reference) app hit / wasmtime serve processor alone, c=16",
+                    "—" if not (hit and wt) else f"{hit / wt:.2f}", "—"])
         r = self.run("runner", "hit", 16)
         aim("p99 of the app's hit < 5 ms at c=16", "—" if r is None else f"{_ms(r['p99_ms'])} ms",
             None if r is None else r["p99_ms"] < 5)
