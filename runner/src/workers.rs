@@ -25,6 +25,9 @@ pub fn default_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The open-connection count of a worker that is gone: never the least busy.
+const GONE: usize = usize::MAX / 2;
+
 /// One worker thread, seen from the acceptor.
 struct Worker {
     connections: mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>,
@@ -99,21 +102,29 @@ impl Workers {
     }
 
     /// Gives an accepted connection to the worker with the fewest open ones.
+    /// A worker that is gone (its thread panicked) refuses it: it is marked
+    /// so it is never chosen again and the next one is tried; with none
+    /// left, the connection closes.
     pub fn hand_over(&self, stream: tokio::net::TcpStream, client: SocketAddr) {
-        let Ok(stream) = stream.into_std() else {
+        let Ok(mut stream) = stream.into_std() else {
             return;
         };
-        let open: Vec<usize> = self
-            .workers
-            .iter()
-            .map(|w| w.open.load(Ordering::Relaxed))
-            .collect();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let worker = &self.workers[least_busy(&open, start)];
-        worker.open.fetch_add(1, Ordering::Relaxed);
-        if worker.connections.send((stream, client)).is_err() {
-            // The worker is gone (it panicked): the connection closes.
-            worker.open.fetch_sub(1, Ordering::Relaxed);
+        for _ in 0..self.workers.len() {
+            let open: Vec<usize> = self
+                .workers
+                .iter()
+                .map(|w| w.open.load(Ordering::Relaxed))
+                .collect();
+            let worker = &self.workers[least_busy(&open, start)];
+            worker.open.fetch_add(1, Ordering::Relaxed);
+            match worker.connections.send((stream, client)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError((refused, _))) => {
+                    worker.open.store(GONE, Ordering::Relaxed);
+                    stream = refused;
+                }
+            }
         }
     }
 
@@ -151,7 +162,49 @@ fn least_busy(counts: &[usize], start: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::least_busy;
+    use super::*;
+
+    /// A worker whose receiving end is `alive` or already dropped.
+    fn worker(
+        alive: bool,
+    ) -> (
+        Worker,
+        Option<mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>>,
+    ) {
+        let (connections, incoming) = mpsc::unbounded_channel();
+        let (_done, finished) = oneshot::channel();
+        let w = Worker {
+            connections,
+            open: Arc::new(AtomicUsize::new(0)),
+            finished,
+            thread: std::thread::spawn(|| {}),
+        };
+        (w, alive.then_some(incoming))
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_is_gone_is_skipped_and_never_chosen_again() {
+        let (dead, _) = worker(false);
+        let (live, incoming) = worker(true);
+        let mut incoming = incoming.unwrap();
+        let workers = Workers {
+            workers: vec![dead, live],
+            next: AtomicUsize::new(0),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for _ in 0..3 {
+            let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (stream, peer) = listener.accept().await.unwrap();
+            workers.hand_over(stream, peer);
+            let (_, got) = incoming
+                .try_recv()
+                .expect("the live worker got the connection");
+            assert_eq!(got, peer);
+        }
+        assert_eq!(workers.workers[0].open.load(Ordering::Relaxed), GONE);
+        assert_eq!(workers.workers[1].open.load(Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn a_new_connection_goes_to_the_worker_with_the_fewest() {
