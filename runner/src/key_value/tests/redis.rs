@@ -100,17 +100,24 @@ async fn a_store_created_while_redis_is_down_connects_once_it_is_up() {
     assert_eq!(store.get("probe").await.unwrap(), Some(b"1".to_vec()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_never_answers_times_out_instead_of_hanging() {
-    // Accepts connections and reads, but never writes a byte back.
+/// A loopback server that accepts connections and reads, but never writes
+/// a byte back: its port, and the task to abort when done.
+async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let silent = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
             held.push(socket);
         }
     });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_times_out_instead_of_hanging() {
+    // Accepts connections and reads, but never writes a byte back.
+    let (port, silent) = silent_server().await;
     let options = RedisOptions {
         call_timeout: Duration::from_millis(600),
         connect_timeout: Duration::from_millis(300),
@@ -130,14 +137,7 @@ async fn a_server_that_never_answers_times_out_instead_of_hanging() {
 async fn the_call_deadline_bounds_every_call() {
     // A deadline shorter than anything Redis could do proves the bound is
     // applied around the whole call, reconnects included.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let silent = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let (port, silent) = silent_server().await;
     let options = RedisOptions {
         call_timeout: Duration::from_millis(100),
         connect_timeout: Duration::from_secs(30),
