@@ -169,6 +169,14 @@ def _wasmtime_cache_config(cache_dir: Path) -> Path:
     return config
 
 
+def _runner_alone(runner: Path, wasm: Path) -> Callable[[int, Path, Path], list[str]]:
+    """argv for edge-runner serving `wasm` alone from a one-component manifest."""
+    return lambda port, wd, cache: [
+        str(runner), "up", "-f", str(_processor_manifest(wd, wasm)),
+        "--listen", f"127.0.0.1:{port}", "--state-dir", str(wd / "state"), "--cache-dir", str(cache),
+    ]
+
+
 def systems(art: Artifacts) -> list[System]:
     """Every system the artifacts allow, in column order."""
     out: list[System] = []
@@ -237,10 +245,7 @@ def systems(art: Artifacts) -> list[System]:
     if runner is not None and plain is not None:
         out.append(System(
             "runner-proc", "runner (processor)", "processor",
-            lambda port, wd, cache: [
-                str(runner), "up", "-f", str(_processor_manifest(wd, plain)),
-                "--listen", f"127.0.0.1:{port}", "--state-dir", str(wd / "state"), "--cache-dir", str(cache),
-            ],
+            _runner_alone(runner, plain),
             compile_cache=True,
             note="edge-runner, one-component manifest, bench/plain-processor (same guest as wasmtime serve)",
         ))
@@ -248,10 +253,7 @@ def systems(art: Artifacts) -> list[System]:
         real = art.components["processor"]
         out.append(System(
             "runner-proc-vars", "runner (processor, vars)", "processor",
-            lambda port, wd, cache: [
-                str(runner), "up", "-f", str(_processor_manifest(wd, real)),
-                "--listen", f"127.0.0.1:{port}", "--state-dir", str(wd / "state"), "--cache-dir", str(cache),
-            ],
+            _runner_alone(runner, real),
             compile_cache=True,
             note="edge-runner, one-component manifest, the app's processor.wasm (reads Spin variables)",
         ))

@@ -207,23 +207,13 @@ fn an_upstream_going_down_under_load_serves_stale_copies_and_502s() {
     assert_eq!(r.get("/api/health").status, 200);
 }
 
-/// The runner's resident memory, in KiB.
-fn rss_kib(r: &Runner) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", r.pid())).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 #[test]
 fn a_huge_upstream_body_is_cut_off_in_bounded_time_and_memory() {
     // 64 MiB where at most 512 KiB are read (`upstream.rs` has 600 KiB).
     let upstream = FakeUpstream::start(Behaviour::Huge(64 << 20));
     let r = App::new().var("upstream_origin", upstream.origin()).start();
     assert_error(&r.get("/api/data/warm"), 502, "upstream_error");
-    let before = rss_kib(&r);
+    let before = r.rss_kib();
     for i in 0..8 {
         let started = Instant::now();
         let res = r.get(&format!("/api/data/huge-{i}"));
@@ -234,7 +224,7 @@ fn a_huge_upstream_body_is_cut_off_in_bounded_time_and_memory() {
             started.elapsed()
         );
     }
-    let after = rss_kib(&r);
+    let after = r.rss_kib();
     assert!(
         after < before + 32 * 1024,
         "RSS grew from {before} KiB to {after} KiB over 512 MiB offered"

@@ -63,16 +63,6 @@ fn assert_refused(bytes: &[u8], what: &str) {
     );
 }
 
-/// The runner's resident memory, in KiB.
-fn rss_kib(r: &Runner) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", r.pid())).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// The runner's open file descriptors.
 fn open_fds(r: &Runner) -> usize {
     std::fs::read_dir(format!("/proc/{}/fd", r.pid()))
@@ -282,7 +272,7 @@ fn ten_megabyte_bodies_are_413_without_being_buffered_and_memory_stays_flat() {
     for (path, chunked) in all() {
         send(path, chunked);
     }
-    let before = rss_kib(&r);
+    let before = r.rss_kib();
     for _round in 0..4 {
         let uploads: Vec<_> = all()
             .map(|(path, chunked)| std::thread::spawn(move || send(path, chunked)))
@@ -293,7 +283,7 @@ fn ten_megabyte_bodies_are_413_without_being_buffered_and_memory_stays_flat() {
             upload.join().expect("upload");
         }
     }
-    let after = rss_kib(&r);
+    let after = r.rss_kib();
     // 160 MB were offered; buffering even one body would show.
     assert!(
         after < before + 32 * 1024,
@@ -334,7 +324,7 @@ fn a_ten_megabyte_batch_under_a_raised_limit_is_422_in_bounded_memory() {
             "took {:?}",
             started.elapsed()
         );
-        rss.push(rss_kib(&r));
+        rss.push(r.rss_kib());
     }
     // Each request gets a fresh instance: the memory of one is not kept
     // growing by the next.
