@@ -19,7 +19,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
 
 use crate::engine::WasmtimeResultExt;
-use crate::errors::error_response;
+use crate::errors::empty_response;
 use crate::key_value::Stores;
 use crate::key_value::host::KeyValueCtx;
 use crate::logs::{ComponentLog, Console, InstanceOutput};
@@ -292,17 +292,18 @@ impl App {
         depth: u32,
     ) -> http::Response<WasiBody> {
         let Some(component) = self.components.get(target).cloned() else {
-            return error_response(
-                http::StatusCode::NOT_FOUND,
-                "not_found",
-                "no such component",
-                None,
-            );
+            return empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
         };
-        let request = crate::server::with_chaining_headers(request, target);
+        let request = match crate::routing::chained_request(request, target) {
+            Ok(request) => request,
+            Err(e) => {
+                eprintln!("error: [{target}] chained request: {e}");
+                return empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        };
         match self.handle(&component, request, depth).await {
             Ok(response) => response,
-            Err(failure) => failure.into_response(None),
+            Err(failure) => failure.into_response(),
         }
     }
 }
@@ -328,23 +329,18 @@ pub enum GuestFailure {
 }
 
 impl GuestFailure {
-    /// The response for the caller: generic text, details in the log.
-    pub fn into_response(self, request_id: Option<&str>) -> http::Response<WasiBody> {
+    /// The response for the caller, as Spin answers a component that fails:
+    /// the status and an empty body; the details go to the log. (Spin has
+    /// no request deadline; the runner's backstop answers an empty 504.)
+    pub fn into_response(self) -> http::Response<WasiBody> {
         match self {
-            GuestFailure::Timeout => error_response(
-                http::StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                "the request took too long to process",
-                request_id,
-            ),
+            GuestFailure::Timeout => {
+                eprintln!("error: a component ran past the request deadline");
+                empty_response(http::StatusCode::GATEWAY_TIMEOUT)
+            }
             GuestFailure::Trap(why) | GuestFailure::Guest(why) | GuestFailure::Host(why) => {
                 eprintln!("error: {why}");
-                error_response(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "internal error",
-                    request_id,
-                )
+                empty_response(http::StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
     }

@@ -5,7 +5,6 @@
 //! answers (its 413, its 408) are what clients see, as on Spin; these are
 //! backstops against clients that would otherwise hold a connection forever.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,8 +20,8 @@ use tokio::net::TcpListener;
 use wasmtime_wasi_http::WasiBody;
 
 use crate::app::App;
-use crate::errors::{error_response, sane_request_id};
-use crate::routing::Router;
+use crate::errors::empty_response;
+use crate::routing::{RequestError, Router};
 
 /// Listener settings: the worker threads, and limits (backstops above the
 /// application's own).
@@ -56,22 +55,46 @@ impl Default for ServerLimits {
     }
 }
 
+/// What `/.well-known/spin/info` answers: Spin's `AppInfo` (the
+/// application's name, and its version when it has one).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AppInfo {
+    /// `[application] name`.
+    pub name: String,
+    /// `[application] version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
 /// The app plus what the listener needs to route.
 pub struct Server {
     pub(crate) app: Arc<App>,
     pub(crate) router: Router,
     pub(crate) limits: ServerLimits,
-    pub(crate) base: String,
+    pub(crate) info: AppInfo,
 }
 
 impl Server {
-    /// A server for `app` routed by `router`.
-    pub fn new(app: Arc<App>, router: Router, limits: ServerLimits, base: String) -> Arc<Self> {
+    /// A server for `app` routed by `router`. `_base` is not used: Spin 2+
+    /// serves every app from `/` (`spin-base-path` is always `/`, and Spin
+    /// refuses any other trigger base at load). `/.well-known/spin/info`
+    /// names no application; see [`Server::with_info`].
+    pub fn new(app: Arc<App>, router: Router, limits: ServerLimits, _base: String) -> Arc<Self> {
+        Self::with_info(app, router, limits, AppInfo::default())
+    }
+
+    /// A server whose `/.well-known/spin/info` answers `info`.
+    pub fn with_info(
+        app: Arc<App>,
+        router: Router,
+        limits: ServerLimits,
+        info: AppInfo,
+    ) -> Arc<Self> {
         Arc::new(Self {
             app,
             router,
             limits,
-            base,
+            info,
         })
     }
 
@@ -83,7 +106,12 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let workers = crate::workers::Workers::start(&self)?;
+        let server = self.clone();
+        let workers = crate::workers::Workers::start(
+            self.limits.workers,
+            self.limits.shutdown_grace,
+            move |stream, client| server.connection(stream, client),
+        )?;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -117,12 +145,12 @@ impl Server {
         self: &Arc<Self>,
         stream: tokio::net::TcpStream,
         client: SocketAddr,
-    ) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + 'static
+    ) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + use<>
     {
         let server = self.clone();
         let service = service_fn(move |req| {
             let server = server.clone();
-            async move { Ok::<_, Infallible>(server.handle(req, client).await) }
+            async move { server.handle(req, client).await }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -137,7 +165,7 @@ impl Server {
         self: Arc<Self>,
         req: http::Request<Incoming>,
         client: SocketAddr,
-    ) -> http::Response<WasiBody> {
+    ) -> Result<http::Response<WasiBody>, RequestError> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req
@@ -145,96 +173,89 @@ impl Server {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| sane_request_id(v))
-            .map(str::to_string);
-        let (response, component) = self.dispatch(req, client, request_id.as_deref()).await;
+        let (outcome, component) = self.dispatch(req, client).await;
+        let answer = match &outcome {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(e) => format!("closed unanswered ({e})"),
+        };
         let line = format!(
-            "{method} {path} -> {} ({:.1} ms) {}",
-            response.status().as_u16(),
+            "{method} {path} -> {answer} ({:.1} ms) {}",
             started.elapsed().as_secs_f64() * 1000.0,
             component.unwrap_or("-"),
         );
         crate::console::line(crate::console::Stream::Stdout, &[line.as_bytes()]);
-        response
+        outcome
     }
 
+    /// Spin's `HttpServer::handle`: the well-known routes, then the router
+    /// (an empty 404 when nothing matches), then the component. An `Err`
+    /// is a request Spin fails without an answer (hyper closes the
+    /// connection): a routed request with no usable `Host`.
     async fn dispatch(
         &self,
-        req: http::Request<Incoming>,
+        mut req: http::Request<Incoming>,
         client: SocketAddr,
-        request_id: Option<&str>,
-    ) -> (http::Response<WasiBody>, Option<&str>) {
+    ) -> (Result<http::Response<WasiBody>, RequestError>, Option<&str>) {
+        crate::routing::strip_forbidden_headers(req.headers_mut());
         if let Some(rest) = req
             .uri()
             .path()
             .strip_prefix(crate::routing::WELL_KNOWN_PREFIX)
         {
-            return (well_known(rest, request_id), None);
+            return (Ok(self.well_known(rest)), None);
         }
         let Some(matched) = self.router.route(req.uri().path()) else {
+            return (Ok(empty_response(http::StatusCode::NOT_FOUND)), None);
+        };
+        let Some((id, component)) = self.app.components.get_key_value(matched.component_id) else {
             return (
-                error_response(
-                    http::StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no route matches this path",
-                    request_id,
-                ),
+                Ok(empty_response(http::StatusCode::INTERNAL_SERVER_ERROR)),
                 None,
             );
         };
-        let Some(component) = self.app.components.get(matched.component_id).cloned() else {
-            return (
-                error_response(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "internal error",
-                    request_id,
-                ),
-                None,
-            );
+        let (parts, body) = req.into_parts();
+        let request = http::Request::from_parts(parts, GuardedBody::new(body, &self.limits));
+        let request = match crate::routing::routed_request(
+            request,
+            &matched,
+            http::uri::Scheme::HTTP,
+            client,
+        ) {
+            Ok(request) => request,
+            Err(e) if e.is_internal_error() => {
+                eprintln!("error: [{id}] {e}");
+                let response = empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
+                return (Ok(response), Some(id.as_str()));
+            }
+            Err(e) => return (Err(e), Some(id.as_str())),
         };
-        let (mut parts, body) = req.into_parts();
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost")
-            .to_string();
-        let full_url = crate::routing::full_url(
-            "http",
-            Some(&host),
-            parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/"),
-        );
-        insert_headers(
-            &mut parts.headers,
-            crate::routing::spin_headers(&matched, &full_url, &self.base, client),
-        );
-        // The guest sees an absolute URI, as on Spin.
-        if parts.uri.authority().is_none()
-            && let Ok(uri) = full_url.parse()
-        {
-            parts.uri = uri;
-        }
-        let body = GuardedBody::new(body, &self.limits);
-        let request = http::Request::from_parts(parts, body);
-        let response = match self.app.handle(&component, request, 0).await {
+        let response = match self.app.handle(component, request, 0).await {
             Ok(response) => coalesce_small_body(response).await,
-            Err(failure) => failure.into_response(request_id),
+            Err(failure) => failure.into_response(),
         };
-        let id = self
-            .app
-            .components
-            .get_key_value(&component.id)
-            .map(|(k, _)| k.as_str());
-        (response, id)
+        (Ok(response), Some(id.as_str()))
+    }
+
+    /// Spin answers `/.well-known/spin/health` (200 `OK`, no content-type)
+    /// and `/.well-known/spin/info` (its `AppInfo` as pretty JSON) itself,
+    /// never routing them to a component; any other name there is an
+    /// empty 404.
+    fn well_known(&self, rest: &str) -> http::Response<WasiBody> {
+        match rest {
+            "health" => http::Response::new(crate::errors::full_body("OK")),
+            "info" => {
+                let Ok(body) = serde_json::to_vec_pretty(&self.info) else {
+                    return empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
+                };
+                let mut response = http::Response::new(crate::errors::full_body(body));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+            _ => empty_response(http::StatusCode::NOT_FOUND),
+        }
     }
 }
 
@@ -296,69 +317,6 @@ async fn coalesce_small_body(response: http::Response<WasiBody>) -> http::Respon
                 let body = http_body_util::StreamBody::new(stream).boxed_unsync();
                 return http::Response::from_parts(parts, body);
             }
-        }
-    }
-}
-
-/// Spin answers `/.well-known/spin/health` and `/.well-known/spin/info`
-/// itself, never routing them to a component.
-fn well_known(rest: &str, request_id: Option<&str>) -> http::Response<WasiBody> {
-    let (content_type, body) = match rest {
-        "health" => ("text/plain", "OK".to_string()),
-        "info" => (
-            "application/json",
-            serde_json::json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "runtime": "edge-runner",
-            })
-            .to_string(),
-        ),
-        _ => {
-            return error_response(
-                http::StatusCode::NOT_FOUND,
-                "not_found",
-                "no such well-known endpoint",
-                request_id,
-            );
-        }
-    };
-    let mut response = http::Response::new(crate::errors::full_body(body));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(content_type),
-    );
-    response
-}
-
-/// Adds the headers a chained request carries into its target, as Spin
-/// routes a chained request through the target's own route.
-pub fn with_chaining_headers(
-    mut request: http::Request<WasiBody>,
-    target: &str,
-) -> http::Request<WasiBody> {
-    let full_url = request.uri().to_string();
-    let path = request.uri().path().to_string();
-    let matched = crate::routing::RouteMatch::chained(target, &path);
-    let headers = crate::routing::spin_headers(
-        &matched,
-        &full_url,
-        "/",
-        crate::routing::CHAINED_CLIENT_ADDR,
-    );
-    insert_headers(request.headers_mut(), headers);
-    request
-}
-
-/// Sets Spin's `spin-*` headers, replacing any the client sent with the same
-/// name; a pair that is not a valid header (never the case for Spin's own
-/// names, possible for a value built from a Host header) is left out.
-fn insert_headers(map: &mut http::HeaderMap, headers: Vec<(String, String)>) {
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
-            map.insert(name, value);
         }
     }
 }

@@ -10,15 +10,20 @@
 //! acceptor gives each new connection to the worker with the fewest open
 //! ones (sharing one listening socket instead let whichever worker woke
 //! first take a whole burst of connections).
+//!
+//! The workers know nothing of the server: the accept loop above them
+//! ([`crate::server`]) gives them the function that turns a stream into an
+//! HTTP connection, so the dependency goes one way, server -> workers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use std::time::Duration;
 
-use crate::server::Server;
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::sync::{mpsc, oneshot};
 
 /// The default number of workers: one per available core.
 pub fn default_count() -> usize {
@@ -46,17 +51,25 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `server.limits.workers` threads (at least one).
-    pub fn start(server: &Arc<Server>) -> anyhow::Result<Self> {
+    /// Starts `count` threads (at least one), each serving the streams it
+    /// is handed as `connection(stream, client)`; at stop, each lets its
+    /// connections finish for up to `grace`.
+    pub fn start<F, C>(count: usize, grace: Duration, connection: F) -> anyhow::Result<Self>
+    where
+        F: Fn(tokio::net::TcpStream, SocketAddr) -> C + Send + Sync + 'static,
+        C: GracefulConnection + Send + 'static,
+        C::Error: Send,
+    {
+        let connection = Arc::new(connection);
         let mut workers = Vec::new();
-        for n in 0..server.limits.workers.max(1) {
+        for n in 0..count.max(1) {
             let (connections, mut incoming) = mpsc::unbounded_channel();
             let (done, finished) = oneshot::channel();
             let open = Arc::new(AtomicUsize::new(0));
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let server = Arc::clone(server);
+            let connection = Arc::clone(&connection);
             let count = Arc::clone(&open);
             let thread = std::thread::Builder::new()
                 .name(format!("edge-worker-{n}"))
@@ -68,7 +81,7 @@ impl Workers {
                                 count.fetch_sub(1, Ordering::Relaxed);
                                 continue;
                             };
-                            let conn = graceful.watch(server.connection(stream, client));
+                            let conn = graceful.watch(connection(stream, client));
                             let count = Arc::clone(&count);
                             tokio::spawn(async move {
                                 // Errors here are the client's (reset,
@@ -79,7 +92,7 @@ impl Workers {
                             });
                         }
                         // The acceptor stopped: let in-flight requests end.
-                        tokio::time::timeout(server.limits.shutdown_grace, graceful.shutdown())
+                        tokio::time::timeout(grace, graceful.shutdown())
                             .await
                             .is_ok()
                     });

@@ -56,7 +56,9 @@ pub fn decide(
         ));
     }
     if let Some(id) = host.strip_suffix(SERVICE_CHAINING_SUFFIX) {
-        if component_exists(id) && scheme == "http" {
+        // Spin chains whatever the scheme (its interceptor reads only the
+        // host) and hands the target an `http` request.
+        if component_exists(id) {
             return Decision::Chain(id.to_string());
         }
         return Decision::Denied(format!(
@@ -188,6 +190,15 @@ mod tests {
         let d = decide_for(
             &["http://cache.spin.internal"],
             "http://cache.spin.internal/x",
+        );
+        assert_eq!(d, Decision::Chain("cache".into()));
+    }
+
+    #[test]
+    fn an_allowed_https_internal_host_is_chained_too() {
+        let d = decide_for(
+            &["https://cache.spin.internal"],
+            "https://cache.spin.internal/x",
         );
         assert_eq!(d, Decision::Chain("cache".into()));
     }

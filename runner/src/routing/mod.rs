@@ -22,6 +22,12 @@
 
 use std::{cmp::Ordering, fmt, net::SocketAddr};
 
+mod headers;
+pub use headers::{
+    RequestError, SERVICE_CHAINING_DOMAIN, chained_request, component_headers, request_uri,
+    routed_request, service_chaining_target, strip_forbidden_headers,
+};
+
 /// Routes under this prefix are answered by the runtime itself
 /// (`/.well-known/spin/health`, `/.well-known/spin/info`), never by components.
 pub const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
@@ -337,15 +343,15 @@ pub fn full_url(scheme: &str, host: Option<&str>, path_and_query: &str) -> Strin
 
 /// The headers Spin adds to a routed request, in Spin's order, with Spin's
 /// names: `spin-path-info`, `spin-full-url`, `spin-matched-route`,
-/// `spin-base-path`, `spin-raw-component-route`, `spin-component-route`,
-/// `spin-client-addr`, then one `spin-path-match-<param>` per `:param`.
+/// `spin-base-path` (always `/` in Spin 2+), `spin-raw-component-route`,
+/// `spin-component-route`, `spin-client-addr`, then one
+/// `spin-path-match-<param>` per `:param` (Spin's `compute_default_headers`).
 ///
-/// `base_path` is `"/"` in Spin 2+. Spin appends these after the client's
-/// own headers (it does not remove client-sent `spin-*` headers first).
+/// Spin appends these after the client's own headers, without removing
+/// client-sent `spin-*` headers first: see [`component_headers`].
 pub fn spin_headers(
     route: &RouteMatch<'_>,
     full_url: &str,
-    base_path: &str,
     client_addr: SocketAddr,
 ) -> Vec<(String, String)> {
     let mut headers = vec![
@@ -355,7 +361,7 @@ pub fn spin_headers(
             "spin-matched-route".to_string(),
             route.based_route.to_string(),
         ),
-        ("spin-base-path".to_string(), base_path.to_string()),
+        ("spin-base-path".to_string(), "/".to_string()),
         (
             "spin-raw-component-route".to_string(),
             route.raw_route.to_string(),

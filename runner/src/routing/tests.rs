@@ -448,7 +448,7 @@ fn spin_headers_match_spins_default_headers() {
         Some("fermyon.dev"),
         "/foo/42/bar?key1=value1&key2=value2",
     );
-    let headers = spin_headers(&m, &url, "/", client);
+    let headers = spin_headers(&m, &url, client);
     let expected = [
         ("spin-path-info", "/bar"),
         (
@@ -471,7 +471,7 @@ fn spin_headers_match_spins_default_headers() {
 fn param_header_names_use_dashes() {
     let router = router(&[("c", "/:user_id")]);
     let m = router.route("/7").unwrap();
-    let headers = spin_headers(&m, "http://localhost/7", "/", CHAINED_CLIENT_ADDR);
+    let headers = spin_headers(&m, "http://localhost/7", CHAINED_CLIENT_ADDR);
     assert_eq!(
         headers.last().unwrap(),
         &("spin-path-match-user-id".to_string(), "7".to_string())
@@ -485,7 +485,6 @@ fn chained_requests_match_as_a_root_wildcard() {
     let headers = spin_headers(
         &m,
         "http://backend.spin.internal/items/1",
-        "/",
         CHAINED_CLIENT_ADDR,
     );
     let get = |name: &str| headers.iter().find(|(k, _)| k == name).unwrap().1.clone();
@@ -494,4 +493,157 @@ fn chained_requests_match_as_a_root_wildcard() {
     assert_eq!(get("spin-raw-component-route"), "/...");
     assert_eq!(get("spin-component-route"), "");
     assert_eq!(get("spin-client-addr"), "0.0.0.0:0");
+}
+
+/// A request as hyper gives it to the server: origin-form URI, headers.
+fn inbound(uri: &str, headers: &[(&str, &[u8])]) -> http::Request<()> {
+    let mut builder = http::Request::get(uri);
+    for (name, value) in headers {
+        builder = builder.header(*name, http::HeaderValue::from_bytes(value).unwrap());
+    }
+    builder.body(()).unwrap()
+}
+
+fn values<'h>(headers: &'h http::HeaderMap, name: &str) -> Vec<&'h str> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_routed_request_gets_the_host_headers_authority_and_spins_headers_after_its_own() {
+    // Spin: set_req_uri, prepare_request_headers, wasi::prepare_request.
+    let router = router(&[("c", "/api/...")]);
+    let m = router.route("/api/items/1").unwrap();
+    let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let req = inbound(
+        "/api/items/1?x=1",
+        &[
+            ("host", b"example.test:3000"),
+            ("accept", b"*/*"),
+            ("spin-full-url", b"http://forged/"),
+        ],
+    );
+    let req = routed_request(req, &m, http::uri::Scheme::HTTP, client).unwrap();
+    assert_eq!(
+        req.uri().to_string(),
+        "http://example.test:3000/api/items/1?x=1"
+    );
+    let h = req.headers();
+    assert_eq!(values(h, "host"), ["example.test:3000"]);
+    assert_eq!(values(h, "accept"), ["*/*"]);
+    // The client's own spin-full-url stays, before Spin's (appended).
+    assert_eq!(
+        values(h, "spin-full-url"),
+        ["http://forged/", "http://example.test:3000/api/items/1?x=1"]
+    );
+    assert_eq!(values(h, "spin-path-info"), ["/items/1"]);
+    assert_eq!(values(h, "spin-matched-route"), ["/api/..."]);
+    assert_eq!(values(h, "spin-raw-component-route"), ["/api/..."]);
+    assert_eq!(values(h, "spin-component-route"), ["/api"]);
+    assert_eq!(values(h, "spin-base-path"), ["/"]);
+    assert_eq!(values(h, "spin-client-addr"), ["127.0.0.1:5000"]);
+    let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        &names[..2],
+        ["host", "accept"],
+        "the request's headers first"
+    );
+}
+
+#[test]
+fn a_routed_request_without_a_usable_host_is_refused_as_spin_refuses_it() {
+    let router = router(&[("c", "/...")]);
+    let m = router.route("/x").unwrap();
+    let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let route = |req| routed_request(req, &m, http::uri::Scheme::HTTP, client).map(|_| ());
+    assert_eq!(route(inbound("/x", &[])), Err(RequestError::NoHost));
+    assert_eq!(
+        route(inbound("/x", &[("host", b"bad host")])),
+        Err(RequestError::InvalidHost)
+    );
+    assert_eq!(
+        route(inbound("http://a.test/x", &[("host", b"b.test")])),
+        Err(RequestError::HostMismatch)
+    );
+    assert_eq!(
+        route(inbound("http://a.test/x", &[("host", b"A.test")])),
+        Ok(())
+    );
+    assert_eq!(route(inbound("http://a.test/x", &[])), Ok(()));
+    // Not closed: Spin answers these with a 500.
+    let not_utf8 = route(inbound("/x", &[("host", b"a.test"), ("x-bin", b"\xff")]));
+    assert_eq!(not_utf8, Err(RequestError::NotUtf8("x-bin".into())));
+    assert!(not_utf8.unwrap_err().is_internal_error());
+    assert!(!RequestError::NoHost.is_internal_error());
+}
+
+#[test]
+fn a_client_host_naming_a_chaining_host_is_stripped() {
+    // Spin: strip_forbidden_headers and its two tests.
+    for host in ["test.spin.internal", "test.spin.internal:1234"] {
+        let mut req = inbound("/", &[("host", host.as_bytes()), ("accept", b"text/plain")]);
+        strip_forbidden_headers(req.headers_mut());
+        assert_eq!(req.headers().len(), 1, "{host}");
+        assert!(req.headers().get("host").is_none(), "{host}");
+    }
+    let mut req = inbound("/", &[("host", b"test.example.org")]);
+    strip_forbidden_headers(req.headers_mut());
+    assert_eq!(values(req.headers(), "host"), ["test.example.org"]);
+}
+
+#[test]
+fn service_chaining_hosts_are_one_label_under_spin_internal() {
+    assert_eq!(
+        service_chaining_target("cache.spin.internal"),
+        Some("cache")
+    );
+    assert_eq!(
+        service_chaining_target("cache.spin.internal:80"),
+        Some("cache")
+    );
+    assert_eq!(service_chaining_target("a.b.spin.internal"), None);
+    assert_eq!(service_chaining_target("spin.internal"), None);
+    assert_eq!(service_chaining_target("cache.example.com"), None);
+}
+
+#[test]
+fn a_chained_request_says_localhost_in_its_full_url_and_keeps_its_uri() {
+    // Spin: the outbound factor removes Host, the interceptor routes the
+    // request as RouteMatch::synthetic from 0.0.0.0:0 with scheme http.
+    let req = http::Request::get("http://hidden.spin.internal/headers?a=b")
+        .header("host", "hidden.spin.internal")
+        .header("x-mine", "1")
+        .body(())
+        .unwrap();
+    let req = chained_request(req, "hidden").unwrap();
+    assert_eq!(
+        req.uri().to_string(),
+        "http://hidden.spin.internal/headers?a=b"
+    );
+    let h = req.headers();
+    assert!(h.get("host").is_none(), "{h:?}");
+    assert_eq!(values(h, "x-mine"), ["1"]);
+    assert_eq!(values(h, "spin-full-url"), ["http://localhost/headers?a=b"]);
+    assert_eq!(values(h, "spin-path-info"), ["/headers"]);
+    assert_eq!(values(h, "spin-matched-route"), ["/..."]);
+    assert_eq!(values(h, "spin-raw-component-route"), ["/..."]);
+    assert_eq!(values(h, "spin-component-route"), [""]);
+    assert_eq!(values(h, "spin-base-path"), ["/"]);
+    assert_eq!(values(h, "spin-client-addr"), ["0.0.0.0:0"]);
+}
+
+#[test]
+fn a_chained_https_request_reaches_its_target_as_http() {
+    let req = http::Request::get("https://hidden.spin.internal/x")
+        .body(())
+        .unwrap();
+    let req = chained_request(req, "hidden").unwrap();
+    assert_eq!(req.uri().to_string(), "http://hidden.spin.internal/x");
+    assert_eq!(
+        values(req.headers(), "spin-full-url"),
+        ["http://localhost/x"]
+    );
 }
