@@ -110,15 +110,113 @@ fn adds_spin_headers_to_routed_requests() {
     assert!(text.contains("spin-client-addr: 127.0.0.1:"), "{text}");
 }
 
+/// Spin's own answers (trigger-http server.rs `not_found`,
+/// `internal_error`): the status, an empty body, no content-type, none of
+/// the application's headers.
+fn assert_spins_empty_answer(res: &crate::helpers::Response, status: u16, what: &str) {
+    assert_eq!(res.status, status, "{what}: {}", res.text());
+    assert!(res.body.is_empty(), "{what}: body {:?}", res.text());
+    assert_eq!(res.header("content-type"), None, "{what}");
+    assert_eq!(res.header("x-request-id"), None, "{what}");
+    assert_eq!(res.header("content-length"), Some("0"), "{what}");
+}
+
 #[test]
-fn unknown_paths_get_a_json_404_and_private_components_are_unreachable() {
+fn unmatched_paths_get_spins_empty_404_with_no_content_type() {
     let r = probe();
-    for path in ["/nothing", "/inner/hello", "/exact/more"] {
-        let res = r.get(path);
-        assert_eq!(res.status, 404, "{path}: {}", res.text());
-        assert_eq!(res.error_code(), "not_found");
-        assert!(res.header("x-request-id").is_some());
+    for path in [
+        "/",
+        "/nothing",
+        "/exact/more",
+        "/probe-not",
+        "/.well-known/spin/nothing",
+    ] {
+        assert_spins_empty_answer(&r.get(path), 404, path);
     }
+}
+
+#[test]
+fn a_private_components_path_gets_the_same_empty_404() {
+    let r = probe();
+    for path in ["/inner", "/inner/hello", "/inner/headers"] {
+        assert_spins_empty_answer(&r.get(path), 404, path);
+    }
+    // It is reachable by chaining only.
+    assert_eq!(
+        r.get("/probe/fetch?url=http://inner.spin.internal/hello")
+            .text(),
+        "200 hello"
+    );
+}
+
+#[test]
+fn a_chained_request_gets_spins_headers_with_localhost_in_its_full_url() {
+    let r = probe();
+    let res = r.get("/probe/fetch?url=http://inner.spin.internal/headers%3Fa%3Db");
+    assert_eq!(res.status, 200, "{}", res.text());
+    let expected = [
+        "200 spin-base-path: /",
+        "spin-client-addr: 0.0.0.0:0",
+        "spin-component-route: ",
+        "spin-full-url: http://localhost/headers?a=b",
+        "spin-matched-route: /...",
+        "spin-path-info: /headers",
+        "spin-raw-component-route: /...",
+    ]
+    .join("\n");
+    assert_eq!(res.text(), expected);
+}
+
+#[test]
+fn a_clients_own_spin_full_url_does_not_hide_spins() {
+    // Spin appends its spin-* headers after the client's (the routing unit
+    // tests show both values); the SDK keeps the last, Spin's.
+    let r = probe();
+    let res = r.request(
+        "GET",
+        "/probe/headers",
+        &[("spin-full-url", "http://forged.example/")],
+        b"",
+    );
+    let text = res.text();
+    assert!(!text.contains("forged"), "{text}");
+    assert!(
+        text.contains(&format!("spin-full-url: http://{}/probe/headers\n", r.addr)),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_routed_request_without_a_host_header_is_closed_unanswered_as_on_spin() {
+    let r = probe();
+    let raw = b"GET /probe/hello HTTP/1.1\r\nconnection: close\r\n\r\n";
+    let bytes = crate::helpers::raw_exchange(r.addr, raw, Duration::from_secs(30));
+    assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+    // A client's Host naming a chaining host is dropped, so the same.
+    let raw =
+        b"GET /probe/hello HTTP/1.1\r\nhost: inner.spin.internal\r\nconnection: close\r\n\r\n";
+    let bytes = crate::helpers::raw_exchange(r.addr, raw, Duration::from_secs(30));
+    assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+    // An unmatched path is answered before the Host matters.
+    let raw = b"GET /nothing HTTP/1.1\r\nconnection: close\r\n\r\n";
+    let bytes = crate::helpers::raw_exchange(r.addr, raw, Duration::from_secs(30));
+    let res = crate::helpers::parse_response(&bytes).expect("a response");
+    assert_spins_empty_answer(&res, 404, "/nothing without a Host");
+    assert_eq!(r.get("/probe/hello").status, 200);
+}
+
+#[test]
+fn a_header_value_that_is_not_utf8_gets_spins_empty_500() {
+    let r = probe();
+    let mut raw = format!(
+        "GET /probe/hello HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+        r.addr
+    )
+    .into_bytes();
+    raw.extend_from_slice(b"x-binary: caf\xe9\r\n\r\n");
+    let bytes = crate::helpers::raw_exchange(r.addr, &raw, Duration::from_secs(30));
+    let res = crate::helpers::parse_response(&bytes).expect("a response");
+    assert_spins_empty_answer(&res, 500, "a Latin-1 header value");
 }
 
 #[test]
@@ -239,18 +337,15 @@ fn key_value_access_follows_key_value_stores() {
 }
 
 #[test]
-fn a_trapping_component_gets_a_500_and_the_runner_stays_up() {
+fn a_trapping_component_gets_spins_empty_500_and_the_runner_stays_up() {
     let mut r = probe();
-    let res = r.get("/probe/trap");
-    assert_eq!(res.status, 500);
-    assert_eq!(res.error_code(), "internal_error");
-    assert!(
-        !res.text().contains("panicked"),
-        "details stay in the log: {}",
-        res.text()
-    );
+    assert_spins_empty_answer(&r.get("/probe/trap"), 500, "a trap");
     assert!(r.is_running());
     assert_eq!(r.get("/probe/hello").status, 200);
+    // Chained, the caller sees the same empty 500 as an answer.
+    let res = r.get("/probe/fetch?url=http://inner.spin.internal/trap");
+    assert_eq!(res.text(), "500 ", "the inner status, an empty body");
+    crate::fixtures::wait_for_log(&r, &["trapped"]);
 }
 
 #[test]
@@ -308,6 +403,12 @@ fn spin_well_known_health_is_answered_by_the_runner() {
     let res = r.get("/.well-known/spin/health");
     assert_eq!(res.status, 200);
     assert_eq!(res.text(), "OK");
+    assert_eq!(res.header("content-type"), None, "Spin sets none");
+    let res = r.get("/.well-known/spin/info");
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    assert!(res.json().is_object(), "{}", res.text());
+    assert_spins_empty_answer(&r.get("/.well-known/spin/health/"), 404, "health/");
 }
 
 #[test]
