@@ -417,6 +417,48 @@ fn a_body_of_exactly_the_drain_bound_gets_its_413_and_one_past_it_is_answered_or
 }
 
 #[test]
+fn an_oversized_body_that_stalls_while_drained_is_413_at_the_body_deadline() {
+    let r = Runner::app();
+    let addr = r.addr;
+    let over = vec![b' '; 100 * 1024];
+    let mut chunked = format!("{:x}\r\n", over.len()).into_bytes();
+    chunked.extend_from_slice(&over);
+    chunked.extend_from_slice(b"\r\n");
+    let cases = [
+        ("declared", "content-length: 1048576\r\n", over),
+        ("chunked", "transfer-encoding: chunked\r\n", chunked),
+    ];
+    // Both at once: each waits for the deadline.
+    let stalls: Vec<_> = cases
+        .into_iter()
+        .map(|(what, framing, first)| {
+            let head = String::from_utf8(post_head(addr, "/api/process", framing)).unwrap();
+            (
+                what,
+                std::thread::spawn(move || stall(addr, head, &first, 0)),
+            )
+        })
+        .collect();
+    for (what, stalled) in stalls {
+        let stalled = stalled.join().expect("stall");
+        let res = stalled
+            .answer
+            .unwrap_or_else(|| panic!("{what}: no answer after {:?}", stalled.took));
+        // Already too large: a 413, not a 408, sent when the deadline stops
+        // the drain, and the connection is not held after it.
+        assert_error(&res, 413, "payload_too_large");
+        assert!(
+            stalled.took >= BODY_DEADLINE - Duration::from_millis(500)
+                && stalled.took < BODY_DEADLINE + Duration::from_secs(3),
+            "{what}: answered after {:?}",
+            stalled.took
+        );
+        assert!(stalled.closed, "{what}: connection held");
+    }
+    assert_healthy(&r);
+}
+
+#[test]
 fn a_client_awaiting_100_continue_gets_the_413_without_sending_its_body() {
     let r = Runner::app();
     let mut head = post_head(r.addr, "/api/process", "content-length: 10485760\r\n");
