@@ -26,6 +26,7 @@ pub fn build(manifest: &LoadedManifest, ids: Option<&[String]>) -> anyhow::Resul
             None => manifest.dir.clone(),
         };
         for command in build.command.commands() {
+            ensure_targets(command, &workdir, &Toolchain::default())?;
             eprintln!("Building component {id} with `{command}`");
             let status = Command::new("sh")
                 .arg("-c")
@@ -40,6 +41,85 @@ pub fn build(manifest: &LoadedManifest, ids: Option<&[String]>) -> anyhow::Resul
         }
     }
     eprintln!("Finished building all Spin components");
+    Ok(())
+}
+
+/// The programs [`ensure_targets`] asks: `rustc` and `rustup` from `PATH`
+/// (rustup's proxies, so the workdir's rust-toolchain.toml applies).
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    /// The compiler, asked where a target's standard library lives.
+    pub rustc: PathBuf,
+    /// The installer, asked to add a missing target.
+    pub rustup: PathBuf,
+}
+
+impl Default for Toolchain {
+    fn default() -> Self {
+        Self {
+            rustc: PathBuf::from("rustc"),
+            rustup: PathBuf::from("rustup"),
+        }
+    }
+}
+
+/// The `--target` triples a build command names (`--target x` or
+/// `--target=x`).
+pub fn targets_of(command: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut words = command.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "--target" {
+            out.extend(words.next());
+        } else if let Some(t) = w.strip_prefix("--target=") {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Adds the Rust targets a build command needs when the toolchain used in
+/// `workdir` lacks them.
+///
+/// rustup installs the `targets` of rust-toolchain.toml only when it
+/// installs the toolchain itself: on a machine whose stable toolchain is
+/// already there, `cargo build --target wasm32-wasip2` fails with "can't
+/// find crate for `core`". So before a command that names a target, ask
+/// rustc where that target's library lives; when it is absent, run `rustup
+/// target add` (saying so), or stop with the exact command when rustup is
+/// not there. A rustc that cannot answer leaves the build to fail on its
+/// own.
+pub fn ensure_targets(command: &str, workdir: &Path, tools: &Toolchain) -> anyhow::Result<()> {
+    for target in targets_of(command) {
+        let out = Command::new(&tools.rustc)
+            .args(["--print", "target-libdir", "--target", target])
+            .current_dir(workdir)
+            .output();
+        let Ok(out) = out else { continue };
+        if !out.status.success() {
+            continue;
+        }
+        let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if libdir.is_dir() {
+            continue;
+        }
+        eprintln!(
+            "The Rust target `{target}` is not installed for this toolchain; installing it with `rustup target add {target}`"
+        );
+        let status = Command::new(&tools.rustup)
+            .args(["target", "add", target])
+            .current_dir(workdir)
+            .status();
+        match status {
+            Ok(s) if s.success() && libdir.is_dir() => {}
+            Ok(s) => bail!(
+                "`rustup target add {target}` failed ({s}); run it yourself, then build again"
+            ),
+            Err(e) => bail!(
+                "the Rust target `{target}` is not installed and rustup cannot be run ({e}); install the target (with rustup: `rustup target add {target}`), then build again"
+            ),
+        }
+    }
     Ok(())
 }
 
@@ -192,6 +272,73 @@ watch = ["src/**/*.rs"]
         let m = manifest_in(dir.path(), "exit 3");
         let e = format!("{:#}", build(&m, None).unwrap_err());
         assert!(e.contains("component `app`"), "{e}");
+    }
+
+    #[test]
+    fn targets_are_read_from_both_flag_spellings() {
+        assert_eq!(
+            targets_of("cargo build --target wasm32-wasip2 --profile wasm -p router"),
+            vec!["wasm32-wasip2"]
+        );
+        assert_eq!(
+            targets_of("cargo build --target=wasm32-wasip1 && true"),
+            vec!["wasm32-wasip1"]
+        );
+        assert!(targets_of("tinygo build -o app.wasm").is_empty());
+    }
+
+    /// A fake toolchain in `dir`: rustc prints `dir/libdir`, rustup records
+    /// its arguments and creates that directory when `install` is true.
+    fn fake_toolchain(dir: &Path, install: bool) -> Toolchain {
+        use std::os::unix::fs::PermissionsExt;
+        let libdir = dir.join("libdir");
+        let write = |name: &str, body: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        };
+        let rustc = write("rustc", format!("echo {}", libdir.display()));
+        let mkdir = if install {
+            format!("mkdir -p {}", libdir.display())
+        } else {
+            "exit 1".to_string()
+        };
+        let rustup = write(
+            "rustup",
+            format!("echo \"$@\" >> {}\n{mkdir}", dir.join("rustup.log").display()),
+        );
+        Toolchain { rustc, rustup }
+    }
+
+    #[test]
+    fn a_missing_target_is_added_with_rustup_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = fake_toolchain(dir.path(), true);
+        let command = "cargo build --target wasm32-wasip2 -p router";
+        ensure_targets(command, dir.path(), &tools).unwrap();
+        let log = std::fs::read_to_string(dir.path().join("rustup.log")).unwrap();
+        assert_eq!(log, "target add wasm32-wasip2\n");
+        // Installed now: rustup is not asked again.
+        ensure_targets(command, dir.path(), &tools).unwrap();
+        let log = std::fs::read_to_string(dir.path().join("rustup.log")).unwrap();
+        assert_eq!(log.lines().count(), 1);
+    }
+
+    #[test]
+    fn a_target_rustup_cannot_add_stops_with_the_command_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = fake_toolchain(dir.path(), false);
+        let e = ensure_targets("cargo build --target wasm32-wasip2", dir.path(), &tools)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rustup target add wasm32-wasip2"), "{e}");
+        let mut no_rustup = tools.clone();
+        no_rustup.rustup = dir.path().join("absent");
+        let e = ensure_targets("cargo build --target wasm32-wasip2", dir.path(), &no_rustup)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rustup target add wasm32-wasip2"), "{e}");
     }
 
     #[test]
