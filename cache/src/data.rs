@@ -14,9 +14,8 @@ use crate::{store, upstream};
 
 pub fn get(key: &str, config: &CacheConfig, request_id: &str) -> Result<Reply, AppError> {
     let key = data_key::validate(key)?;
-    // Not configured: answer before touching the network at all (Spin
-    // resolves the `{{ upstream_origin }}` grant lazily, on the first
-    // outbound request).
+    // Not configured (empty, or spin.toml's `http://upstream.invalid`):
+    // answer before touching the network at all.
     let Some(upstream) = &config.upstream else {
         return Err(AppError::UpstreamNotConfigured);
     };

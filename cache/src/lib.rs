@@ -5,7 +5,8 @@
 //! Spin's local service chaining at `http://cache.spin.internal`.
 //! Capabilities: `key_value_stores = ["default"]` and
 //! `allowed_outbound_hosts = ["{{ upstream_origin }}"]` — and no outbound
-//! call at all while `upstream_origin` is empty.
+//! call at all while `upstream_origin` is unset (empty, or the default
+//! `http://upstream.invalid`).
 //!
 //! Internal API (every answer echoes `x-request-id`; errors are the public
 //! error JSON):

@@ -62,7 +62,7 @@ pub enum AppError {
     Internal,
     /// 502: the upstream failed and there is no cached copy.
     UpstreamFailed,
-    /// 503: `upstream_origin` is empty.
+    /// 503: `upstream_origin` is unset (empty or a reserved `.invalid` host).
     UpstreamNotConfigured,
     /// 503: the key-value store cannot be used (internal API of the cache
     /// component; the router turns it into `x-cache: bypass`).

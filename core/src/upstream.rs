@@ -31,8 +31,12 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Validates `upstream_origin` and `upstream_path`. An empty origin means
-    /// "not configured" (`Ok(None)`).
+    /// Validates `upstream_origin` and `upstream_path`. An empty origin, or
+    /// one whose host is under `.invalid`, means "not configured"
+    /// (`Ok(None)`): spin.toml's default is `http://upstream.invalid`
+    /// because Spin checks the allow-list template with the default at load
+    /// and refuses an empty host, and a `.invalid` name is reserved (RFC
+    /// 6761, 6.4) and never resolves, so no request to it could succeed.
     pub fn parse(origin: &str, path: &str) -> Result<Option<Upstream>, ConfigError> {
         let origin = origin.trim();
         if origin.is_empty() {
@@ -40,6 +44,9 @@ impl Upstream {
         }
         validate_origin(origin)
             .map_err(|reason| ConfigError::new(names::UPSTREAM_ORIGIN, origin, reason))?;
+        if is_reserved_invalid(origin) {
+            return Ok(None);
+        }
         let path = normalize_path(path.trim())
             .map_err(|reason| ConfigError::new(names::UPSTREAM_PATH, path, reason))?;
         Ok(Some(Upstream {
@@ -79,6 +86,17 @@ impl Upstream {
     pub fn url_for(&self, key: &str) -> String {
         format!("{}{}", self.origin, self.path_for(key))
     }
+}
+
+/// Whether a (validated) origin's host is `invalid` or ends in `.invalid`.
+fn is_reserved_invalid(origin: &str) -> bool {
+    let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+    if authority.starts_with('[') {
+        return false;
+    }
+    let host = authority.split(':').next().unwrap_or("");
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "invalid" || host.ends_with(".invalid")
 }
 
 const ORIGIN_FORM: &str = "must be scheme://host[:port] with scheme http or https and no path (put the path in `upstream_path`)";
@@ -237,6 +255,16 @@ mod tests {
     fn an_empty_origin_means_not_configured() {
         assert_eq!(up("", "/data"), Ok(None));
         assert_eq!(up("  ", ""), Ok(None));
+    }
+
+    #[test]
+    fn the_reserved_invalid_domain_means_not_configured() {
+        // spin.toml's default: valid for Spin's load-time allow-list check,
+        // never a reachable upstream.
+        assert_eq!(up("http://upstream.invalid", "/data"), Ok(None));
+        assert_eq!(up("https://API.Invalid:8443", ""), Ok(None));
+        assert!(up("https://invalid.example.com", "").unwrap().is_some());
+        assert!(up("https://notinvalid", "").unwrap().is_some());
     }
 
     #[test]

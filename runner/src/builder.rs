@@ -32,7 +32,6 @@ pub fn build(manifest: &LoadedManifest, ids: Option<&[String]>) -> anyhow::Resul
                 .arg("-c")
                 .arg(command)
                 .current_dir(&workdir)
-                .envs(&build.environment)
                 .status()
                 .with_context(|| format!("cannot run the build command of component `{id}`"))?;
             if !status.success() {
@@ -306,7 +305,10 @@ watch = ["src/**/*.rs"]
         };
         let rustup = write(
             "rustup",
-            format!("echo \"$@\" >> {}\n{mkdir}", dir.join("rustup.log").display()),
+            format!(
+                "echo \"$@\" >> {}\n{mkdir}",
+                dir.join("rustup.log").display()
+            ),
         );
         Toolchain { rustc, rustup }
     }

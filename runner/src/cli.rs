@@ -85,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => {
             let manifest = LoadedManifest::load(&args.from)?;
+            crate::loader::check(&manifest)?;
             let only = (!args.components.is_empty()).then_some(args.components.as_slice());
             crate::builder::build(&manifest, only)
         }
@@ -94,7 +95,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // The load step (Spin's loader checks, then what edge-runner does not
+    // implement) before building; the sources are checked once built.
     let manifest = LoadedManifest::load(&args.from)?;
+    crate::loader::check(&manifest)?;
+    crate::loader::check_supported(&manifest.manifest)?;
     if args.build {
         crate::builder::build(&manifest, None)?;
     } else {
@@ -107,6 +112,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             crate::builder::build(&manifest, Some(&stale))?;
         }
     }
+
+    crate::loader::check_sources(&manifest)?;
 
     let runtime_config = match &args.runtime_config_file {
         Some(path) => crate::runtime_config::load(path)?,

@@ -11,6 +11,7 @@ pub mod console;
 pub mod engine;
 pub mod errors;
 pub mod key_value;
+pub mod loader;
 pub mod logs;
 pub mod manifest;
 pub mod outbound;
