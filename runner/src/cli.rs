@@ -165,7 +165,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let base = manifest.manifest.base();
     if let Some(dir) = &log_dir {
         println!("Logging component stdio to \"{}/\"", dir.display());
         println!();
@@ -187,7 +186,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     eprintln!("Ready in {} ms", started.elapsed().as_millis());
 
-    let server = Server::new(app, router, ServerLimits::default(), base);
+    let info = crate::server::AppInfo {
+        name: manifest.manifest.application.name.clone(),
+        version: manifest.manifest.application.version.clone(),
+    };
+    let server = Server::with_info(app, router, ServerLimits::default(), info);
     server.serve(listener, shutdown_signal()).await
 }
 

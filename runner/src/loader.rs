@@ -51,6 +51,9 @@ fn check_manifest(m: &Manifest) -> anyhow::Result<()> {
     for (id, c) in &m.component {
         check_component(m, c).with_context(|| format!("Failed to load component `{id}`"))?;
     }
+    if let Some(http) = m.application.trigger.get("http") {
+        check_http_app_settings(http).context("application.trigger.http")?;
+    }
     for (kind, triggers) in &m.trigger {
         for (i, t) in triggers.iter().enumerate() {
             let at = format!("trigger.{kind}[{i}]");
@@ -275,6 +278,27 @@ fn http_config(t: &crate::manifest::Trigger) -> anyhow::Result<HttpTriggerConfig
     }
     HttpTriggerConfig::deserialize(toml::Value::Table(t.config.clone()))
         .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))
+}
+
+/// `[application.trigger.http]`: only `base`, and only `/` (Spin's HTTP
+/// trigger `validate_app`: the base is deprecated; routes carry the prefix).
+fn check_http_app_settings(settings: &toml::Table) -> anyhow::Result<()> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TriggerMetadata {
+        #[serde(default)]
+        base: Option<String>,
+    }
+    let meta = TriggerMetadata::deserialize(toml::Value::Table(settings.clone()))
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
+    if let Some(base) = meta.base
+        && base != "/"
+    {
+        bail!(
+            "This application is using the deprecated trigger 'base' field. The base must be prepended to each [[trigger.http]]'s 'route'."
+        );
+    }
+    Ok(())
 }
 
 fn check_http_trigger(m: &Manifest, t: &crate::manifest::Trigger) -> anyhow::Result<()> {

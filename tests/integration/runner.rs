@@ -16,7 +16,7 @@ name = "probe-app"
 
 [variables]
 greeting = { default = "hello" }
-origin = { default = "" }
+origin = { default = "http://origin.invalid" }
 secret_token = { default = "s3cret", secret = true }
 
 [[trigger.http]]
@@ -427,6 +427,41 @@ fn a_manifest_error_names_the_field_and_exits_before_listening() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("key_value_storez"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Serving"));
+}
+
+#[test]
+fn a_templated_allowed_host_whose_default_is_invalid_stops_start_up_even_when_a_value_is_set() {
+    // Spin checks `allowed_outbound_hosts` templates with the variables'
+    // defaults at load; a provider's value does not rescue a bad default.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = crate::helpers::write_manifest(
+        dir.path(),
+        &PROBE_APP.replace(
+            "origin = { default = \"http://origin.invalid\" }",
+            "origin = { default = \"\" }",
+        ),
+    );
+    let out = std::process::Command::new(crate::helpers::runner_bin())
+        .args(["up", "--listen", "127.0.0.1:0", "-f"])
+        .arg(&manifest)
+        .env("SPIN_VARIABLE_ORIGIN", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Failed to load component `probe`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`allowed_outbound_hosts` is malformed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("using default variable value(s) with template \"{{ origin }}\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Serving http://"), "{stderr}");
 }
 
 #[test]

@@ -207,6 +207,20 @@ fn http_trigger_settings_are_spins_and_no_others() {
 }
 
 #[test]
+fn an_http_base_other_than_slash_is_refused_as_spin_refuses_it() {
+    let base = app("", "[]");
+    let with_base = |b: &str| {
+        base.replace(
+            "name = \"t\"\n",
+            &format!("name = \"t\"\n[application.trigger.http]\nbase = \"{b}\"\n"),
+        )
+    };
+    assert!(loaded(&with_base("/")).1.is_ok());
+    let e = load_error(&with_base("/api"));
+    assert!(e.contains("deprecated trigger 'base' field"), "{e}");
+}
+
+#[test]
 fn a_missing_local_source_is_refused_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spin.toml");
