@@ -17,5 +17,6 @@ mod key_value;
 mod openapi;
 mod process;
 mod readme;
+mod replicas;
 mod runner;
 mod upstream;
