@@ -8,6 +8,9 @@
 //!   field through, and the API server would then drop it silently);
 //! - the deployment's shape: replicas, executor, the runtime-config Secret
 //!   and its Redis store, probes, limits;
+//! - rolling updates: what the CRD offers (probes) and lacks (surge, grace
+//!   period, preStop), and the Deployment patch in deploy/patches/ that
+//!   carries the rest;
 //! - the SpinApp's variables against the ones spin.toml declares.
 //!
 //! The schemas are upstream files kept in `../shared/schemas/` beside the
@@ -538,6 +541,224 @@ fn the_health_endpoint_is_served_by_a_public_route_of_spin_toml() {
     assert!(
         routes.iter().any(|r| serves(r)),
         "no public route of spin.toml serves {HEALTH_PATH}: {routes:?}"
+    );
+}
+
+// ---- rolling updates -------------------------------------------------------
+
+/// The Deployment patch that carries what the SpinApp CRD cannot say about
+/// rolling updates (a subdirectory: `kubectl apply -f deploy/` skips it).
+const ROLLOUT_PATCH: &str = "deploy/patches/rollout.yaml";
+
+/// What a rollout without errors needs on the Deployment and its pod,
+/// beyond the probes: none of it has a field in the SpinApp CRD.
+const DEPLOYMENT_ONLY_FIELDS: [&str; 7] = [
+    "strategy",
+    "rollingUpdate",
+    "maxSurge",
+    "maxUnavailable",
+    "minReadySeconds",
+    "terminationGracePeriodSeconds",
+    "lifecycle",
+];
+
+/// Every property name anywhere under a schema.
+fn property_names(schema: &Value, names: &mut std::collections::BTreeSet<String>) {
+    if let Some(props) = schema["properties"].as_object() {
+        for (name, sub) in props {
+            names.insert(name.clone());
+            property_names(sub, names);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if schema[key].is_object() {
+            property_names(&schema[key], names);
+        }
+    }
+}
+
+/// How long edge-runner lets in-flight requests finish after SIGTERM, read
+/// from its source (`ServerLimits::default`, `shutdown_grace`), so the
+/// grace period follows it.
+fn runner_drain_seconds() -> i64 {
+    let path = root().join("runner/src/server.rs");
+    let text = read(&path);
+    let needle = "shutdown_grace: Duration::from_secs(";
+    let start = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{}: no `{needle}` (the drain)", path.display()))
+        + needle.len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: the drain is not whole seconds: {e}", path.display()))
+}
+
+fn integer(value: &Value, what: &str) -> i64 {
+    value
+        .as_i64()
+        .unwrap_or_else(|| panic!("{ROLLOUT_PATCH}: {what} is not an integer: {value}"))
+}
+
+/// The CRD side: probes exist (readiness and liveness with an HTTP path;
+/// no startup probe), and the rest of a rollout's settings do not, so a
+/// SpinApp carrying them is rejected and they live in the Deployment patch.
+/// When a future CRD gains one, this fails: move it into spinapp.yaml.
+#[test]
+fn the_spinapp_crd_has_probes_but_no_surge_or_grace_period_fields() {
+    let Some(dir) = schemas_dir() else { return };
+    let crd = spinapp_crd(&dir);
+    let spec = &crd.schema["properties"]["spec"];
+    let checks = spec["properties"]["checks"]["properties"]
+        .as_object()
+        .expect("the CRD has spec.checks");
+    let mut offered: Vec<&String> = checks.keys().collect();
+    offered.sort();
+    assert_eq!(offered, ["liveness", "readiness"], "checks the CRD offers");
+    for probe in ["readiness", "liveness"] {
+        assert!(
+            checks[probe]["properties"]["httpGet"]["properties"]["path"].is_object(),
+            "the CRD's checks.{probe} has httpGet.path"
+        );
+    }
+
+    let mut names = std::collections::BTreeSet::new();
+    property_names(spec, &mut names);
+    for field in DEPLOYMENT_ONLY_FIELDS {
+        assert!(
+            !names.contains(field),
+            "the SpinApp CRD now has a `{field}` field: set it in deploy/spinapp.yaml and drop it from {ROLLOUT_PATCH}"
+        );
+    }
+    for (file, app) in spin_apps() {
+        for (field, value) in [
+            ("terminationGracePeriodSeconds", serde_json::json!(30)),
+            ("strategy", serde_json::json!({ "type": "RollingUpdate" })),
+            ("minReadySeconds", serde_json::json!(5)),
+        ] {
+            let mut with = app.clone();
+            with["spec"][field] = value;
+            assert!(
+                !schema_errors(&crd.schema, &with).is_empty(),
+                "{}: spec.{field} passed the CRD check",
+                file.display()
+            );
+        }
+    }
+}
+
+/// The Deployment side: one pod of surge, none unavailable (an old pod
+/// goes only once its replacement is Ready on /api/health), and a grace
+/// period that covers the preStop pause plus the runner's drain.
+#[test]
+fn the_rollout_patch_surges_before_it_removes_and_its_grace_period_covers_the_drain() {
+    let path = root().join(ROLLOUT_PATCH);
+    let docs = yaml_documents(&path);
+    assert_eq!(docs.len(), 1, "{ROLLOUT_PATCH}: one patch document");
+    let patch = &docs[0];
+    let keys = |v: &Value, what: &str| -> Vec<String> {
+        v.as_object()
+            .unwrap_or_else(|| panic!("{ROLLOUT_PATCH}: {what} is not a mapping"))
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    // A strategic-merge patch of the operator's Deployment: no apiVersion,
+    // kind or metadata (kubectl names the Deployment), and only known keys,
+    // since there is no Deployment schema here to catch a misspelling.
+    assert_eq!(keys(patch, "the document"), ["spec"]);
+    let spec = &patch["spec"];
+    assert_eq!(
+        keys(spec, "spec"),
+        ["minReadySeconds", "strategy", "template"]
+    );
+
+    let strategy = &spec["strategy"];
+    assert_eq!(strategy["type"], "RollingUpdate", "{ROLLOUT_PATCH}");
+    assert_eq!(
+        keys(&strategy["rollingUpdate"], "rollingUpdate"),
+        ["maxSurge", "maxUnavailable"]
+    );
+    let surge = integer(&strategy["rollingUpdate"]["maxSurge"], "maxSurge");
+    let unavailable = integer(
+        &strategy["rollingUpdate"]["maxUnavailable"],
+        "maxUnavailable",
+    );
+    assert!(
+        surge >= 1,
+        "{ROLLOUT_PATCH}: maxSurge {surge}: a rollout must add pods"
+    );
+    assert_eq!(
+        unavailable, 0,
+        "{ROLLOUT_PATCH}: no Ready pod is removed before its replacement is Ready"
+    );
+    assert!(integer(&spec["minReadySeconds"], "minReadySeconds") >= 1);
+
+    let pod = &spec["template"]["spec"];
+    assert_eq!(keys(&spec["template"], "template"), ["spec"]);
+    assert_eq!(
+        keys(pod, "template.spec"),
+        ["containers", "terminationGracePeriodSeconds"]
+    );
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(
+        containers.len(),
+        1,
+        "{ROLLOUT_PATCH}: the one app container"
+    );
+    let container = &containers[0];
+    assert_eq!(keys(container, "the container"), ["lifecycle", "name"]);
+    // The operator names the container after the SpinApp; a strategic merge
+    // matches containers by name, so another name would add a container.
+    for (file, app) in spin_apps() {
+        assert_eq!(
+            container["name"],
+            app["metadata"]["name"],
+            "{ROLLOUT_PATCH}: the container of {}",
+            file.display()
+        );
+    }
+    assert_eq!(keys(&container["lifecycle"], "lifecycle"), ["preStop"]);
+    assert_eq!(
+        keys(&container["lifecycle"]["preStop"], "preStop"),
+        ["sleep"],
+        "the kubelet's sleep action: the Wasm container has no shell"
+    );
+    let pause = integer(
+        &container["lifecycle"]["preStop"]["sleep"]["seconds"],
+        "preStop.sleep.seconds",
+    );
+    assert!(pause >= 1, "{ROLLOUT_PATCH}: preStop pause {pause}");
+
+    let grace = integer(
+        &pod["terminationGracePeriodSeconds"],
+        "terminationGracePeriodSeconds",
+    );
+    let drain = runner_drain_seconds();
+    assert!(
+        grace > pause + drain,
+        "{ROLLOUT_PATCH}: terminationGracePeriodSeconds {grace} does not cover the preStop pause ({pause} s) plus the runner's drain ({drain} s)"
+    );
+
+    // The readiness check is what maxUnavailable 0 waits for.
+    for (file, app) in spin_apps() {
+        assert_eq!(
+            app["spec"]["checks"]["readiness"]["httpGet"]["path"],
+            HEALTH_PATH,
+            "{}",
+            file.display()
+        );
+    }
+    // And the deploy guide says how to apply it.
+    let guide = read(&root().join("deploy/README.md"));
+    assert!(
+        guide.contains("--patch-file deploy/patches/rollout.yaml"),
+        "deploy/README.md does not show how to apply {ROLLOUT_PATCH}"
     );
 }
 
