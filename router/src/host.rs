@@ -1,6 +1,8 @@
 //! What the router takes from the host besides edge-glue: the request's
 //! headers, its bounded body, and its configuration.
 
+use std::time::Instant;
+
 use edge_core::body::{
     BODY_TIMEOUT_MS, BoundedBody, Drain, check_declared_length, drains_declared,
 };
@@ -41,6 +43,16 @@ impl Ctx {
         drop(headers);
         ctx
     }
+
+    /// Whether the request may have a body: not with `content-length: 0`.
+    /// Without a length it may be chunked (the host hides
+    /// `transfer-encoding`, a forbidden header in wasi:http), so it is
+    /// looked for.
+    pub fn may_have_body(&self) -> bool {
+        self.content_length
+            .as_deref()
+            .is_none_or(|v| v.trim() != "0")
+    }
 }
 
 /// The first value of a header, if it is UTF-8.
@@ -61,84 +73,148 @@ pub fn config(request_id: &str) -> Result<RouterConfig, AppError> {
     })
 }
 
+/// The request's body, opened at most once: by [`json_body`] for the
+/// handlers that read it, or by [`Body::settle`], which every answer goes
+/// through, to drain what is left of it.
+pub struct Body {
+    // Field order is drop order: the body is a child of the request.
+    open: Option<Open>,
+    request: IncomingRequest,
+    started: Instant,
+}
+
+/// A body being read. The pollables are children of the stream, the stream
+/// of the body: [`Open::close`] drops them in that order.
+struct Open {
+    ready: Pollable,
+    deadline: Pollable,
+    stream: InputStream,
+    body: IncomingBody,
+    /// Bytes taken from the stream so far.
+    read: u64,
+    /// Whether the stream reached its end.
+    ended: bool,
+}
+
+impl Open {
+    fn close(self) {
+        let Open {
+            ready,
+            deadline,
+            stream,
+            body,
+            ..
+        } = self;
+        drop((ready, deadline, stream));
+        drop(IncomingBody::finish(body));
+    }
+}
+
+impl Body {
+    /// `started`: when the handler began, just after the headers; the
+    /// body's deadline ([`BODY_TIMEOUT_MS`]) counts from there.
+    pub fn new(request: IncomingRequest, started: Instant) -> Body {
+        Body {
+            open: None,
+            request,
+            started,
+        }
+    }
+
+    fn open(&mut self) -> Result<&mut Open, AppError> {
+        if self.open.is_none() {
+            let body = self.request.consume().map_err(|()| unreadable())?;
+            let Ok(stream) = body.stream() else {
+                drop(IncomingBody::finish(body));
+                return Err(unreadable());
+            };
+            // Spin has no limit of its own on a stalled body: wait for data
+            // or the deadline, whichever comes first (wasi:io `poll` over
+            // the stream's pollable and a monotonic-clock timer), never in
+            // a blocking read.
+            let left = u64::try_from(self.started.elapsed().as_nanos()).map_or(0, |spent| {
+                (BODY_TIMEOUT_MS * 1_000_000).saturating_sub(spent)
+            });
+            self.open = Some(Open {
+                ready: stream.subscribe(),
+                deadline: monotonic_clock::subscribe_duration(left),
+                stream,
+                body,
+                read: 0,
+                ended: false,
+            });
+        }
+        self.open.as_mut().ok_or_else(unreadable)
+    }
+
+    /// Before any answer: a body the handler did not read to its end is
+    /// skipped to its end (the host drops the bytes; none are copied in
+    /// here), so that a client that writes its whole body before reading
+    /// gets the answer instead of a reset. At most
+    /// [`edge_core::body::DRAIN_MAX_BYTES`] in all and within the body's
+    /// deadline; a body never opened is left alone when there is none, when
+    /// its declared length is past that bound, or when the client awaits
+    /// `100 Continue` ([`drains_declared`]). A body read to its end costs
+    /// nothing here.
+    pub fn settle(mut self, ctx: &Ctx) {
+        if self.open.is_none()
+            && ctx.may_have_body()
+            && drains_declared(ctx.content_length.as_deref(), ctx.expect.as_deref())
+        {
+            // A body that cannot be opened is left to the host.
+            let _ = self.open();
+        }
+        if let Some(open) = self.open.take() {
+            if !open.ended {
+                drain(&open, Drain::after(open.read));
+            }
+            open.close();
+        }
+    }
+}
+
 /// The body of a JSON request: 415 unless `application/json`, 413 as soon
 /// as it is known to exceed `max` bytes (from `content-length`, or while
 /// reading: at most `max + 1` bytes are ever buffered), 408 unless all of it
-/// arrives within [`BODY_TIMEOUT_MS`].
-///
-/// Before a 413 the rest of the body is read and dropped (see
-/// [`edge_core::body::DRAIN_MAX_BYTES`]), so that a client still writing it
-/// reads the answer instead of a reset; a body under the limit never
-/// reaches that code.
-pub fn json_body(req: IncomingRequest, ctx: &Ctx, max: usize) -> Result<Vec<u8>, AppError> {
+/// arrives within [`BODY_TIMEOUT_MS`]. On an error the rest of the body is
+/// drained by [`Body::settle`].
+pub fn json_body(body: &mut Body, ctx: &Ctx, max: usize) -> Result<Vec<u8>, AppError> {
     if !content_type::is_json(ctx.content_type.as_deref()) {
         return Err(AppError::UnsupportedMediaType);
     }
-    let length = ctx.content_length.as_deref();
-    let refused = match check_declared_length(length, max) {
-        Err(e) if !drains_declared(length, ctx.expect.as_deref()) => return Err(e),
-        declared => declared.err(),
-    };
-    let body = req.consume().map_err(|()| unreadable())?;
-    let result = {
-        let stream = body.stream().map_err(|()| unreadable())?;
-        // Spin has no limit of its own on a stalled body: wait for data or
-        // the deadline, whichever comes first (wasi:io `poll` over the
-        // stream's pollable and a monotonic-clock timer), never in a
-        // blocking read. Both pollables are children of their resources,
-        // dropped before them at the end of this block.
-        let ready = stream.subscribe();
-        let deadline = monotonic_clock::subscribe_duration(BODY_TIMEOUT_MS * 1_000_000);
-        let result = match refused {
-            None => read(&stream, &ready, &deadline, ctx, max),
-            Some(e) => Err((e, 0)),
-        };
-        result.map_err(|(e, read)| {
-            if matches!(e, AppError::PayloadTooLarge { .. }) {
-                drain(&stream, &ready, &deadline, Drain::after(read));
-            }
-            e
-        })
-    };
-    drop(IncomingBody::finish(body));
-    result
+    check_declared_length(ctx.content_length.as_deref(), max)?;
+    read(body.open()?, ctx, max)
 }
 
-/// Reads the whole body, at most `max` bytes; an error comes with the
-/// number of bytes read so far.
-fn read(
-    stream: &InputStream,
-    ready: &Pollable,
-    deadline: &Pollable,
-    ctx: &Ctx,
-    max: usize,
-) -> Result<Vec<u8>, (AppError, u64)> {
+/// Reads the whole body, at most `max` bytes, counting what it takes.
+fn read(open: &mut Open, ctx: &Ctx, max: usize) -> Result<Vec<u8>, AppError> {
     let mut collected = BoundedBody::new(max);
-    let mut read: u64 = 0;
     loop {
         let want = collected.remaining().saturating_add(1).min(READ_CHUNK) as u64;
-        match stream.read(want) {
+        match open.stream.read(want) {
             Ok(chunk) if chunk.is_empty() => {
                 // A caller's fault, like a 413: in the access log only.
-                if poll::poll(&[ready, deadline]).contains(&1) {
-                    let timeout = AppError::RequestTimeout {
+                if poll::poll(&[&open.ready, &open.deadline]).contains(&1) {
+                    return Err(AppError::RequestTimeout {
                         timeout_ms: BODY_TIMEOUT_MS,
-                    };
-                    return Err((timeout, read));
+                    });
                 }
             }
             Ok(chunk) => {
-                read = read.saturating_add(chunk.len() as u64);
-                collected.push(&chunk).map_err(|e| (e, read))?;
+                open.read = open.read.saturating_add(chunk.len() as u64);
+                collected.push(&chunk)?;
             }
-            Err(StreamError::Closed) => return Ok(collected.into_bytes()),
+            Err(StreamError::Closed) => {
+                open.ended = true;
+                return Ok(collected.into_bytes());
+            }
             Err(StreamError::LastOperationFailed(e)) => {
                 eprintln!(
                     "router: request_id={} reading the body failed: {}",
                     ctx.request_id,
                     e.to_debug_string()
                 );
-                return Err((unreadable(), read));
+                return Err(unreadable());
             }
         }
     }
@@ -150,14 +226,13 @@ fn unreadable() -> AppError {
     }
 }
 
-/// Skips the rest of a refused body (the host drops the bytes; none are
-/// copied in here) until it ends, passes the drain bound, fails, or the
-/// body's deadline passes; whichever comes first, the 413 is answered.
-fn drain(stream: &InputStream, ready: &Pollable, deadline: &Pollable, mut left: Drain) {
+/// Skips the rest of a body until it ends, passes the drain bound, fails,
+/// or the body's deadline passes; whichever comes first, the answer goes.
+fn drain(open: &Open, mut left: Drain) {
     loop {
-        match stream.skip(left.want()) {
+        match open.stream.skip(left.want()) {
             Ok(0) => {
-                if poll::poll(&[ready, deadline]).contains(&1) {
+                if poll::poll(&[&open.ready, &open.deadline]).contains(&1) {
                     return;
                 }
             }

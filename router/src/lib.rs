@@ -36,7 +36,7 @@ use edge_core::{AppError, Reply};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
-use crate::host::Ctx;
+use crate::host::{Body, Ctx};
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
@@ -44,8 +44,9 @@ fn handle(req: IncomingRequest) -> Response {
     let method = req.method().to_string();
     let path = req.path_with_query().unwrap_or_else(|| "/".into());
     let ctx = Ctx::from_request(&req);
+    let mut body = Body::new(req, started);
 
-    let reply = match dispatch(req, &ctx, &method, &path) {
+    let reply = match dispatch(&mut body, &ctx, &method, &path) {
         Ok(reply) => reply,
         Err(e) => {
             if e.status() >= 500 {
@@ -60,6 +61,9 @@ fn handle(req: IncomingRequest) -> Response {
             Reply::error(&e, &ctx.request_id)
         }
     };
+    // The one place every answer passes: whatever is left of the body is
+    // drained first (nothing to do when a handler read it to its end).
+    body.settle(&ctx);
 
     let line = AccessLog {
         method: &method,
@@ -74,11 +78,11 @@ fn handle(req: IncomingRequest) -> Response {
     edge_glue::into_response(reply)
 }
 
-fn dispatch(req: IncomingRequest, ctx: &Ctx, method: &str, path: &str) -> Result<Reply, AppError> {
+fn dispatch(body: &mut Body, ctx: &Ctx, method: &str, path: &str) -> Result<Reply, AppError> {
     match routes::route(method, path)? {
         Route::Health => Ok(health::get(ctx)),
-        Route::Process => process::one(req, ctx),
-        Route::ProcessBatch => process::batch(req, ctx),
+        Route::Process => process::one(body, ctx),
+        Route::ProcessBatch => process::batch(body, ctx),
         Route::Data { key } => data::get(key, ctx),
         Route::CacheStats => admin::stats(ctx),
         Route::CachePurge => admin::purge(ctx),

@@ -7,13 +7,13 @@ use edge_core::internal::{
     CACHE_HOST, CacheOutcome, ENTRIES_PATH, PROCESS_BATCH_PATH, PROCESS_PATH, PROCESSOR_HOST,
 };
 use edge_core::{AppError, Reply};
-use spin_sdk::http::{IncomingRequest, Method};
+use spin_sdk::http::Method;
 
 use crate::chain::{Answer, call};
-use crate::host::{self, Ctx};
+use crate::host::{self, Body, Ctx};
 
 /// `POST /api/process`: one item, cached by input and rule.
-pub fn one(req: IncomingRequest, ctx: &Ctx) -> Result<Reply, AppError> {
+pub fn one(req: &mut Body, ctx: &Ctx) -> Result<Reply, AppError> {
     let rid = ctx.request_id.as_str();
     let config = host::config(rid)?;
     let body = host::json_body(req, ctx, config.max_body_bytes)?;
@@ -55,7 +55,7 @@ pub fn one(req: IncomingRequest, ctx: &Ctx) -> Result<Reply, AppError> {
 
 /// `POST /api/process/batch`: validated here (shape and size), processed
 /// item by item by the processor; not cached.
-pub fn batch(req: IncomingRequest, ctx: &Ctx) -> Result<Reply, AppError> {
+pub fn batch(req: &mut Body, ctx: &Ctx) -> Result<Reply, AppError> {
     let rid = ctx.request_id.as_str();
     let config = host::config(rid)?;
     let body = host::json_body(req, ctx, config.max_body_bytes)?;

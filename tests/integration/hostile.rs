@@ -474,6 +474,119 @@ fn a_client_awaiting_100_continue_gets_the_413_without_sending_its_body() {
     assert_healthy(&r);
 }
 
+/// A request head with `extra` header lines (each ending in CRLF).
+fn head(addr: SocketAddr, method: &str, path: &str, extra: &str) -> Vec<u8> {
+    format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{extra}\r\n")
+        .into_bytes()
+}
+
+/// Sends `method path` with a 10 MB body (declared, then chunked) as a
+/// client that writes it all before it reads, and asserts that each time
+/// the whole upload goes through and the documented error comes back
+/// within the body deadline; returns the last answer.
+#[track_caller]
+fn refused_write_first(
+    r: &Runner,
+    method: &str,
+    path: &str,
+    headers: &str,
+    status: u16,
+    code: &str,
+) -> Response {
+    const TEN_MB: usize = 10 * 1024 * 1024;
+    let mut last = None;
+    for chunked in [false, true] {
+        let what = format!("{method} {path} chunked={chunked}");
+        let extra = format!("{headers}{}", framing(TEN_MB, chunked));
+        let (bytes, wrote, took) = write_then_read(
+            r.addr,
+            head(r.addr, method, path, &extra),
+            pieces(TEN_MB, b' ', chunked),
+            Duration::from_secs(30),
+        );
+        assert!(wrote, "{what}: the upload was cut off after {took:?}");
+        let res = parse_response(&bytes)
+            .unwrap_or_else(|| panic!("{what}: no answer: {:?}", String::from_utf8_lossy(&bytes)));
+        assert_error(&res, status, code);
+        assert!(took < BODY_DEADLINE, "{what}: answered after {took:?}");
+        eprintln!("{what}: 10 MiB written, then the {status} read, in {took:?}");
+        last = Some(res);
+    }
+    last.expect("two uploads")
+}
+
+const JSON: &str = "content-type: application/json\r\n";
+
+#[test]
+fn every_early_answer_reaches_a_client_that_writes_a_ten_megabyte_body_first() {
+    let r = Runner::app();
+    // Unknown routes.
+    refused_write_first(&r, "POST", "/api/nope", JSON, 404, "not_found");
+    refused_write_first(&r, "PUT", "/", JSON, 404, "not_found");
+    // A known route with another method: 405 naming the right one.
+    for (method, path, allow) in [
+        ("PUT", "/api/process", "POST"),
+        ("POST", "/api/health", "GET"),
+        ("POST", "/api/cache", "DELETE"),
+    ] {
+        let res = refused_write_first(&r, method, path, JSON, 405, "method_not_allowed");
+        assert_eq!(res.header("allow"), Some(allow), "{method} {path}");
+    }
+    // Not JSON.
+    for path in ["/api/process", "/api/process/batch"] {
+        let ct = "content-type: text/plain\r\n";
+        refused_write_first(&r, "POST", path, ct, 415, "unsupported_media_type");
+    }
+    // A bad data key, with a body it never reads.
+    refused_write_first(&r, "GET", "/api/data/a!b", "", 400, "invalid_key");
+    // Admin routes while no admin token is set.
+    refused_write_first(&r, "GET", "/api/cache/stats", "", 403, "admin_disabled");
+    assert_healthy(&r);
+    drop(r);
+
+    let r = App::new().admin().start();
+    for (method, path) in [("GET", "/api/cache/stats"), ("DELETE", "/api/cache")] {
+        refused_write_first(&r, method, path, "", 401, "unauthorized");
+        let wrong = "authorization: Bearer wrong\r\n";
+        refused_write_first(&r, method, path, wrong, 401, "unauthorized");
+    }
+    assert_healthy(&r);
+}
+
+#[test]
+fn an_early_answer_to_a_client_awaiting_100_continue_is_sent_without_its_body() {
+    let r = Runner::app();
+    for (method, path, ct, status) in [
+        ("POST", "/api/nope", JSON, 404),
+        ("PUT", "/api/process", JSON, 405),
+        ("POST", "/api/process", "content-type: text/plain\r\n", 415),
+        ("GET", "/api/cache/stats", "", 403),
+    ] {
+        let extra = format!("{ct}content-length: 10485760\r\nexpect: 100-continue\r\n");
+        let started = Instant::now();
+        let bytes = raw_exchange(
+            r.addr,
+            &head(r.addr, method, path, &extra),
+            Duration::from_secs(5),
+        );
+        let res = parse_response(&bytes).unwrap_or_else(|| {
+            panic!(
+                "{method} {path}: no answer: {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        // The final answer at once, not `100 Continue` and a wait for the
+        // body deadline.
+        assert_eq!(res.status, status, "{method} {path}: {}", res.text());
+        assert_api_response(&res);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{method} {path}"
+        );
+    }
+    assert_healthy(&r);
+}
+
 #[test]
 fn a_ten_megabyte_batch_under_a_raised_limit_is_422_in_bounded_memory() {
     // An operator who raises max_body_bytes to its maximum (16 MiB) lets a
