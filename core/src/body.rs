@@ -2,17 +2,19 @@
 //! reading, so no body is ever buffered beyond the limit, and the whole body
 //! must arrive within [`BODY_TIMEOUT_MS`].
 //!
-//! A body refused with 413 is then read to its end and dropped, up to
-//! [`DRAIN_MAX_BYTES`] in all and within the same deadline ([`Drain`]): a
-//! host (Spin as much as edge-runner) closes the connection when the guest
-//! answers with the body unread, and a client that writes its whole body
-//! before reading (Python's http.client, many simple clients) would get a
-//! reset instead of the 413.
+//! Any answer given before the body is read to its end (413, and 404, 405,
+//! 415, 401/403... given without reading it) comes after the rest is read
+//! and dropped, up to [`DRAIN_MAX_BYTES`] in all and within the same
+//! deadline ([`Drain`]): a host (Spin as much as edge-runner) closes the
+//! connection when the guest answers with the body unread, and a client
+//! that writes its whole body before reading (Python's http.client, many
+//! simple clients) would get a reset instead of the answer.
 
 use crate::error::AppError;
 
 /// How long the router waits for a request's whole body, from the moment
-/// it starts reading it (just after the headers), before answering 408.
+/// it gets the request (just after the headers), before answering 408 (or,
+/// while draining it, answering at once with the rest unread).
 ///
 /// Spin itself puts no limit on a body that stalls after its headers, so
 /// without this a client could hold an instance (and its memory) for as
@@ -22,12 +24,13 @@ use crate::error::AppError;
 pub const BODY_TIMEOUT_MS: u64 = 10_000;
 
 /// The largest request body (all of it, not the part past the limit) that
-/// the router reads to its end, discarding it, before it answers 413; past
-/// this, or past [`BODY_TIMEOUT_MS`], it answers at once and the host closes
-/// the connection with the rest unread.
+/// the router reads to its end, discarding it, before an answer given with
+/// the body unread (a 413, a 404...); past this, or past
+/// [`BODY_TIMEOUT_MS`], it answers at once and the host closes the
+/// connection with the rest unread.
 ///
 /// 16 MiB: a 10 MB upload from a client that writes before it reads gets
-/// its 413 (drained in a fraction of a second over loopback, in ~1.3 s at
+/// its answer (drained in a fraction of a second over loopback, in ~1.3 s at
 /// 100 Mbit/s, well inside the deadline), while an instance is never held
 /// longer than a body that stalls already may hold it (10 s), and the
 /// bytes are skipped by the host (wasi:io `skip`), never copied into the
@@ -38,18 +41,18 @@ pub const DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;
 /// has buffered, so this allocates nothing).
 pub const DRAIN_CHUNK: u64 = 1024 * 1024;
 
-/// Whether a body refused with 413 on its declared `content-length` is
-/// still drained: not when that length is over [`DRAIN_MAX_BYTES`] (it
-/// would be cut off anyway), nor when the client sent
-/// `expect: 100-continue` (it has sent no body yet, and a final 413 without
-/// `100 Continue` tells it not to).
+/// Whether a body answered before any of it is read (a 413 on its declared
+/// `content-length`, a 404...) is still drained: not when that length is
+/// over [`DRAIN_MAX_BYTES`] (it would be cut off anyway), nor when the
+/// client sent `expect: 100-continue` (it has sent no body yet, and a
+/// final answer without `100 Continue` tells it not to).
 pub fn drains_declared(content_length: Option<&str>, expect: Option<&str>) -> bool {
     let waits = expect.is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
     let length = content_length.and_then(|v| v.trim().parse::<u64>().ok());
     !waits && length.is_none_or(|n| n <= DRAIN_MAX_BYTES)
 }
 
-/// Counts the bytes of a refused body that are skipped against
+/// Counts the bytes of an unread body that are skipped against
 /// [`DRAIN_MAX_BYTES`].
 #[derive(Debug)]
 pub struct Drain {
