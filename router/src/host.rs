@@ -83,13 +83,15 @@ pub struct Body {
     started: Instant,
 }
 
-/// A body being read. The pollables are children of the stream, the stream
-/// of the body: [`Open::close`] drops them in that order.
+/// A body being read.
 struct Open {
-    ready: Pollable,
-    deadline: Pollable,
+    // Field order is drop order: the pollables (made only once there is
+    // something to wait for) are children of the stream, the stream of the
+    // body.
+    waits: Option<[Pollable; 2]>,
     stream: InputStream,
-    body: IncomingBody,
+    _body: IncomingBody,
+    started: Instant,
     /// Bytes taken from the stream so far.
     read: u64,
     /// Whether the stream reached its end.
@@ -97,16 +99,22 @@ struct Open {
 }
 
 impl Open {
-    fn close(self) {
-        let Open {
-            ready,
-            deadline,
-            stream,
-            body,
-            ..
-        } = self;
-        drop((ready, deadline, stream));
-        drop(IncomingBody::finish(body));
+    /// Waits for more of the body; `false` once its deadline has passed.
+    ///
+    /// Spin has no limit of its own on a stalled body: this waits for data
+    /// or the deadline, whichever comes first (wasi:io `poll` over the
+    /// stream's pollable and a monotonic-clock timer), never in a blocking
+    /// read.
+    fn wait(&mut self) -> bool {
+        let [ready, deadline] = self.waits.get_or_insert_with(|| {
+            let spent = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let left = (BODY_TIMEOUT_MS * 1_000_000).saturating_sub(spent);
+            [
+                self.stream.subscribe(),
+                monotonic_clock::subscribe_duration(left),
+            ]
+        });
+        !poll::poll(&[&*ready, &*deadline]).contains(&1)
     }
 }
 
@@ -124,22 +132,12 @@ impl Body {
     fn open(&mut self) -> Result<&mut Open, AppError> {
         if self.open.is_none() {
             let body = self.request.consume().map_err(|()| unreadable())?;
-            let Ok(stream) = body.stream() else {
-                drop(IncomingBody::finish(body));
-                return Err(unreadable());
-            };
-            // Spin has no limit of its own on a stalled body: wait for data
-            // or the deadline, whichever comes first (wasi:io `poll` over
-            // the stream's pollable and a monotonic-clock timer), never in
-            // a blocking read.
-            let left = u64::try_from(self.started.elapsed().as_nanos()).map_or(0, |spent| {
-                (BODY_TIMEOUT_MS * 1_000_000).saturating_sub(spent)
-            });
+            let stream = body.stream().map_err(|()| unreadable())?;
             self.open = Some(Open {
-                ready: stream.subscribe(),
-                deadline: monotonic_clock::subscribe_duration(left),
+                waits: None,
                 stream,
-                body,
+                _body: body,
+                started: self.started,
                 read: 0,
                 ended: false,
             });
@@ -164,11 +162,11 @@ impl Body {
             // A body that cannot be opened is left to the host.
             let _ = self.open();
         }
-        if let Some(open) = self.open.take() {
-            if !open.ended {
-                drain(&open, Drain::after(open.read));
-            }
-            open.close();
+        if let Some(open) = &mut self.open
+            && !open.ended
+        {
+            let left = Drain::after(open.read);
+            drain(open, left);
         }
     }
 }
@@ -194,7 +192,7 @@ fn read(open: &mut Open, ctx: &Ctx, max: usize) -> Result<Vec<u8>, AppError> {
         match open.stream.read(want) {
             Ok(chunk) if chunk.is_empty() => {
                 // A caller's fault, like a 413: in the access log only.
-                if poll::poll(&[&open.ready, &open.deadline]).contains(&1) {
+                if !open.wait() {
                     return Err(AppError::RequestTimeout {
                         timeout_ms: BODY_TIMEOUT_MS,
                     });
@@ -228,11 +226,11 @@ fn unreadable() -> AppError {
 
 /// Skips the rest of a body until it ends, passes the drain bound, fails,
 /// or the body's deadline passes; whichever comes first, the answer goes.
-fn drain(open: &Open, mut left: Drain) {
+fn drain(open: &mut Open, mut left: Drain) {
     loop {
         match open.stream.skip(left.want()) {
             Ok(0) => {
-                if poll::poll(&[&open.ready, &open.deadline]).contains(&1) {
+                if !open.wait() {
                     return;
                 }
             }
