@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,8 +24,9 @@ use crate::key_value::Stores;
 use crate::key_value::host::KeyValueCtx;
 use crate::logs::{ComponentLog, Console, InstanceOutput};
 use crate::manifest::LoadedManifest;
-use crate::outbound::allowed::AllowList;
-use crate::outbound::{OutboundHooks, Upstream};
+use crate::outbound::{
+    ChainFuture, ComponentOutbound, GuestTrap, OutboundApp, OutboundHooks, Upstream,
+};
 use crate::state::HostState;
 use crate::variables::Resolver;
 use crate::variables::host::VariablesCtx;
@@ -53,39 +54,20 @@ pub struct ComponentRuntime {
     /// The component id from spin.toml.
     pub id: String,
     pre: ProxyPre<HostState>,
-    allowed_hosts: Vec<String>,
-    /// Resolved at the first outbound request, as Spin does, so an unset
-    /// `{{ upstream_origin }}` only matters if the component calls out.
-    allow_list: OnceLock<Result<Arc<AllowList>, String>>,
+    /// Its `allowed_outbound_hosts`, for the outbound hook.
+    outbound: Arc<ComponentOutbound>,
     key_value_stores: Arc<HashSet<String>>,
     environment: Vec<(String, String)>,
     stdout: Arc<ComponentLog>,
     stderr: Arc<ComponentLog>,
 }
 
-impl ComponentRuntime {
-    /// The component's allow-list, its templates resolved.
-    pub fn allow_list(&self, app: &App) -> Result<Arc<AllowList>, String> {
-        self.allow_list
-            .get_or_init(|| {
-                let resolved = self
-                    .allowed_hosts
-                    .iter()
-                    .map(|entry| app.variables.resolve_template(entry))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| format!("allowed_outbound_hosts: {e}"))?;
-                AllowList::parse(resolved.iter().map(String::as_str))
-                    .map(Arc::new)
-                    .map_err(|e| format!("allowed_outbound_hosts: {e}"))
-            })
-            .clone()
-    }
-}
-
 /// The whole application, shared by every request.
 pub struct App {
     pub(crate) engine: Engine,
     pub(crate) components: HashMap<String, Arc<ComponentRuntime>>,
+    /// The components an HTTP trigger runs: what service chaining reaches.
+    pub(crate) chain_targets: HashSet<String>,
     pub(crate) variables: Arc<Resolver>,
     pub(crate) stores: Arc<Stores>,
     pub(crate) upstream: Arc<dyn Upstream>,
@@ -149,8 +131,10 @@ impl App {
                 Arc::new(ComponentRuntime {
                     id: id.clone(),
                     pre,
-                    allowed_hosts: c.allowed_outbound_hosts.clone(),
-                    allow_list: OnceLock::new(),
+                    outbound: Arc::new(ComponentOutbound::new(
+                        id.clone(),
+                        c.allowed_outbound_hosts.clone(),
+                    )),
                     key_value_stores: Arc::new(c.key_value_stores.iter().cloned().collect()),
                     environment,
                     stdout: Arc::new(ComponentLog::new(id, Console::Stdout, log_dir)?),
@@ -158,10 +142,24 @@ impl App {
                 }),
             );
         }
+        // Spin chains to what its HTTP trigger routes to (private routes
+        // included): a component no HTTP trigger runs is not a target.
+        let chain_targets = manifest
+            .manifest
+            .trigger
+            .get("http")
+            .into_iter()
+            .flatten()
+            .filter_map(|t| match &t.component {
+                Some(crate::manifest::ComponentSpec::Reference(id)) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
         crate::engine::start_epoch_ticker(&engine);
         Ok(Arc::new(Self {
             engine,
             components,
+            chain_targets,
             variables: opts.variables,
             stores: opts.stores,
             upstream: opts.upstream,
@@ -169,24 +167,28 @@ impl App {
         }))
     }
 
+    /// A fresh store for `component`, and the receiver of a trap the
+    /// outbound hook may raise ([`GuestTrap`]).
     fn new_store(
         self: &Arc<Self>,
         component: &Arc<ComponentRuntime>,
         depth: u32,
-    ) -> Store<HostState> {
+    ) -> (Store<HostState>, tokio::sync::oneshot::Receiver<String>) {
         let wasi = WasiCtxBuilder::new()
             .envs(&component.environment)
             .stdout(InstanceOutput(component.stdout.clone()))
             .stderr(InstanceOutput(component.stderr.clone()))
             .build();
+        let (trap, trapped) = GuestTrap::new();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             hooks: OutboundHooks {
                 app: self.clone(),
-                component: component.clone(),
+                component: component.outbound.clone(),
                 depth,
+                trap,
             },
             key_value: KeyValueCtx::new(self.stores.clone(), component.key_value_stores.clone()),
             variables: VariablesCtx::new(component.id.clone(), self.variables.clone()),
@@ -208,7 +210,7 @@ impl App {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        store
+        (store, trapped)
     }
 
     /// Runs one request through a fresh instance of `component`.
@@ -227,7 +229,7 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = self.new_store(component, depth);
+        let (mut store, trapped) = self.new_store(component, depth);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let setup = (|| {
             let req = store
@@ -244,10 +246,15 @@ impl App {
         let timeout = self.limits.request_timeout;
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            let result = proxy
+            let call = proxy
                 .wasi_http_incoming_handler()
-                .call_handle(&mut store, req, out)
-                .await;
+                .call_handle(&mut store, req, out);
+            // A trap the outbound hook raises ends the guest where it waits,
+            // as the trap Spin's host raises in it would.
+            let result = tokio::select! {
+                result = call => result,
+                Ok(why) = trapped => Err(wasmtime::Error::msg(why)),
+            };
             // The answer is out: let its caller send it before this task
             // tears the instance down (on a worker's single thread, the
             // caller runs only once this task yields or ends).
@@ -285,7 +292,7 @@ impl App {
     /// A chained call (`http://<id>.spin.internal/...`): the same path as a
     /// public request, into the target; failures become the response the
     /// caller sees, as an HTTP answer from the target would.
-    pub async fn handle_chained(
+    async fn handle_chained(
         self: &Arc<Self>,
         target: &str,
         request: http::Request<WasiBody>,
@@ -305,6 +312,35 @@ impl App {
             Ok(response) => response,
             Err(failure) => failure.into_response(),
         }
+    }
+}
+
+impl OutboundApp for App {
+    fn resolve_template(&self, entry: &str) -> Result<String, String> {
+        self.variables
+            .resolve_template(entry)
+            .map_err(|e| e.to_string())
+    }
+
+    fn component_ids(&self) -> Vec<&str> {
+        self.components.keys().map(String::as_str).collect()
+    }
+
+    fn is_chain_target(&self, id: &str) -> bool {
+        self.chain_targets.contains(id)
+    }
+
+    fn chain(
+        self: Arc<Self>,
+        target: String,
+        request: http::Request<WasiBody>,
+        depth: u32,
+    ) -> ChainFuture {
+        Box::pin(async move { self.handle_chained(&target, request, depth).await })
+    }
+
+    fn upstream(&self) -> &dyn Upstream {
+        &*self.upstream
     }
 }
 

@@ -484,3 +484,71 @@ fn a_required_variable_without_a_value_stops_start_up() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("greeting"), "{stderr}");
 }
+
+/// The probe app with chaining edge cases: `probe` may reach any component
+/// by the wildcard, `nope` (no such component) by name, and `{{ origin }}`;
+/// `lonely` is a component no trigger runs.
+fn chaining_edges(origin: &str) -> Runner {
+    let manifest = PROBE_APP.replace(
+        r#"allowed_outbound_hosts = ["http://inner.spin.internal", "{{ origin }}"]"#,
+        r#"allowed_outbound_hosts = ["http://*.spin.internal", "http://nope.spin.internal", "{{ origin }}"]"#,
+    ) + "\n[component.lonely]\nsource = \"{{probe.wasm}}\"\n";
+    assert!(manifest.contains("http://*.spin.internal"));
+    Runner::spawn(Spawn {
+        manifest: Some(&manifest),
+        env: vec![("SPIN_VARIABLE_ORIGIN".into(), origin.into())],
+        ..Spawn::default()
+    })
+}
+
+#[test]
+fn an_allowed_chaining_host_naming_no_component_traps_the_caller_as_on_spin() {
+    // Spin's interceptor fails with "unknown routing destination" as a
+    // host error: the calling guest traps, and its client gets the empty
+    // 500 of a trapped component (not an error code the guest could see).
+    let mut r = chaining_edges("http://origin.invalid");
+    assert_spins_empty_answer(
+        &r.get("/probe/fetch?url=http://nope.spin.internal/hello"),
+        500,
+        "chaining to no component",
+    );
+    crate::fixtures::wait_for_log(&r, &["unknown routing destination 'nope'"]);
+    // A component no HTTP trigger runs is no chaining target either.
+    assert_spins_empty_answer(
+        &r.get("/probe/fetch?url=http://lonely.spin.internal/hello"),
+        500,
+        "chaining to a component without a trigger",
+    );
+    assert!(r.is_running());
+    // The wildcard still chains to a real target.
+    assert_eq!(
+        r.get("/probe/fetch?url=http://inner.spin.internal/hello")
+            .text(),
+        "200 hello"
+    );
+}
+
+#[test]
+fn the_chaining_wildcard_allows_only_the_apps_components_as_on_spin() {
+    // Spin expands `*.spin.internal` to one entry per component: any other
+    // id is denied before chaining is considered.
+    let r = chaining_edges("http://origin.invalid");
+    let res = r.get("/probe/fetch?url=http://other.spin.internal/hello");
+    assert_eq!(res.status, 502, "{}", res.text());
+    assert!(res.text().contains("HttpRequestDenied"), "{}", res.text());
+    let res = r.get("/probe/fetch?url=http://a.inner.spin.internal/hello");
+    assert!(res.text().contains("HttpRequestDenied"), "{}", res.text());
+}
+
+#[test]
+fn a_host_with_two_labels_before_spin_internal_is_a_network_request_that_fails_dns_as_on_spin() {
+    // `a.b.spin.internal` is no chaining host for Spin: allowed, it goes to
+    // the network, and the name does not resolve.
+    let r = chaining_edges("http://a.b.spin.internal");
+    let res = r.get("/probe/fetch?url=http://a.b.spin.internal/hello");
+    assert_eq!(res.status, 502, "{}", res.text());
+    let text = res.text();
+    assert!(text.contains("DnsError"), "{text}");
+    assert!(text.contains("address not available"), "{text}");
+    assert!(text.contains("Some(0)"), "Spin's info code 0: {text}");
+}

@@ -162,6 +162,34 @@ impl AllowList {
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         self.0.iter().any(|h| h.allows(scheme, host, port))
     }
+
+    /// Spin's `expand_wildcard_service_chaining`: an entry whose host is
+    /// exactly `*.spin.internal` stands for `<id>.spin.internal` for each
+    /// component `id` of the app (same scheme and port), so it allows no
+    /// other `.spin.internal` host (`a.b.spin.internal` stays denied).
+    /// Other wildcards (`*`, `*.internal`) are left as they are.
+    pub fn expand_service_chaining<'a>(
+        self,
+        component_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let ids: Vec<&str> = component_ids.into_iter().collect();
+        let suffix = super::SERVICE_CHAINING_SUFFIX;
+        let expanded = self
+            .0
+            .into_iter()
+            .flat_map(|entry| match &entry.host {
+                HostPattern::AnySubdomain(s) if s == suffix => ids
+                    .iter()
+                    .map(|id| AllowedHost {
+                        host: HostPattern::Exact(format!("{id}{suffix}")),
+                        ..entry.clone()
+                    })
+                    .collect::<Vec<_>>(),
+                _ => vec![entry],
+            })
+            .collect();
+        AllowList(expanded)
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +282,31 @@ mod tests {
         let e = AllowedHost::parse("http://h:eighty").unwrap_err();
         assert!(e.contains("port"), "{e}");
         assert!(AllowedHost::parse("http://a*b.com").is_err());
+    }
+
+    #[test]
+    fn a_service_chaining_wildcard_stands_for_each_component_of_the_app() {
+        let list = AllowList::parse(["http://*.spin.internal", "https://*.example.com"])
+            .unwrap()
+            .expand_service_chaining(["cache", "processor"]);
+        assert!(list.allows("http", "cache.spin.internal", 80));
+        assert!(list.allows("http", "processor.spin.internal", 80));
+        assert!(!list.allows("http", "nope.spin.internal", 80));
+        assert!(!list.allows("http", "a.cache.spin.internal", 80));
+        assert!(!list.allows("https", "cache.spin.internal", 443));
+        assert!(list.allows("https", "a.b.example.com", 443));
+    }
+
+    #[test]
+    fn a_broader_wildcard_is_not_expanded_and_still_allows_any_internal_host() {
+        let list = AllowList::parse(["*://*:*"])
+            .unwrap()
+            .expand_service_chaining(["cache"]);
+        assert!(list.allows("http", "nope.spin.internal", 80));
+        let list = AllowList::parse(["http://*.internal"])
+            .unwrap()
+            .expand_service_chaining(["cache"]);
+        assert!(list.allows("http", "a.b.spin.internal", 80));
     }
 
     #[test]
