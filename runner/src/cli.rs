@@ -60,6 +60,10 @@ pub struct UpArgs {
     /// Time a request may spend in the components before a 504, in seconds.
     #[arg(long = "request-timeout", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Spin's `--http1-max-buf-size`: the HTTP/1 read buffer in bytes, which
+    /// bounds a request head (default: hyper's, about 408 KiB, as Spin).
+    #[arg(long = "http1-max-buf-size", env = "SPIN_HTTP1_MAX_BUF_SIZE")]
+    pub http1_max_buf_size: Option<usize>,
 }
 
 /// `edge-runner build`.
@@ -190,7 +194,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         name: manifest.manifest.application.name.clone(),
         version: manifest.manifest.application.version.clone(),
     };
-    let server = Server::with_info(app, router, ServerLimits::default(), info);
+    let limits = ServerLimits {
+        http1_max_buf_size: args.http1_max_buf_size,
+        ..ServerLimits::default()
+    };
+    let server = Server::with_info(app, router, limits, info);
     server.serve(listener, shutdown_signal()).await
 }
 

@@ -1,21 +1,27 @@
-//! The HTTP listener: accept loop, connection limits, routing to components,
-//! the per-request log line, and graceful shutdown.
+//! The HTTP listener: accept loop, routing to components, the per-request
+//! log line, and graceful shutdown.
 //!
-//! The runner's own limits sit above the application's, so the app's own
-//! answers (its 413, its 408) are what clients see, as on Spin; these are
-//! backstops against clients that would otherwise hold a connection forever.
+//! The connection limits are Spin 4.0.2's (`crates/trigger-http/src/server.rs`
+//! `serve_connection`): hyper's defaults (at most 100 request headers, a
+//! read buffer of about 408 KiB that bounds the request head), with only the
+//! buffer size changed by `--http1-max-buf-size` / `SPIN_HTTP1_MAX_BUF_SIZE`.
+//! Spin sets no timer, so hyper's header read timeout is off, and it limits
+//! neither a request body's size nor its pace: neither does the runner. The
+//! application's own limits (its 413, its 408) are what clients see. A body
+//! is streamed to the guest as it reads it (wasi:http pulls one frame at a
+//! time, and TCP holds back the rest), so an unlimited body never fills
+//! memory; a client that stalls its headers or body holds its connection
+//! (and, for a body, the instance reading it) as long as it likes, on Spin
+//! as here.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::WasiBody;
 
@@ -23,21 +29,16 @@ use crate::app::App;
 use crate::errors::empty_response;
 use crate::routing::{RequestError, Router};
 
-/// Listener settings: the worker threads, and limits (backstops above the
-/// application's own).
+/// Listener settings: the worker threads, the one connection setting Spin
+/// lets a user change, and the shutdown grace.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
     /// Threads serving connections, each with its own single-threaded
     /// runtime (see [`crate::workers`]).
     pub workers: usize,
-    /// Time allowed to receive a request's headers.
-    pub header_timeout: Duration,
-    /// Longest silence inside a request body before the body fails.
-    pub body_idle_timeout: Duration,
-    /// Largest request body the runner passes on.
-    pub max_body_bytes: u64,
-    /// Most headers in one request.
-    pub max_headers: usize,
+    /// Spin's `--http1-max-buf-size`: hyper's HTTP/1 read buffer (which
+    /// bounds a request head); `None` is hyper's default, as on Spin.
+    pub http1_max_buf_size: Option<usize>,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -46,10 +47,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             workers: crate::workers::default_count(),
-            header_timeout: Duration::from_secs(10),
-            body_idle_timeout: Duration::from_secs(15),
-            max_body_bytes: 16 << 20,
-            max_headers: 128,
+            http1_max_buf_size: None,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -152,12 +150,12 @@ impl Server {
             let server = server.clone();
             async move { server.handle(req, client).await }
         });
+        // Spin's settings: hyper's defaults, no timer (so no header read
+        // timeout), the buffer size only if given.
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_timeout)
-            .max_headers(self.limits.max_headers)
-            .max_buf_size(64 * 1024);
+        if let Some(size) = self.limits.http1_max_buf_size {
+            builder.max_buf_size(size);
+        }
         builder.serve_connection(TokioIo::new(stream), service)
     }
 
@@ -213,22 +211,16 @@ impl Server {
                 None,
             );
         };
-        let (parts, body) = req.into_parts();
-        let request = http::Request::from_parts(parts, GuardedBody::new(body, &self.limits));
-        let request = match crate::routing::routed_request(
-            request,
-            &matched,
-            http::uri::Scheme::HTTP,
-            client,
-        ) {
-            Ok(request) => request,
-            Err(e) if e.is_internal_error() => {
-                eprintln!("error: [{id}] {e}");
-                let response = empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
-                return (Ok(response), Some(id.as_str()));
-            }
-            Err(e) => return (Err(e), Some(id.as_str())),
-        };
+        let request =
+            match crate::routing::routed_request(req, &matched, http::uri::Scheme::HTTP, client) {
+                Ok(request) => request,
+                Err(e) if e.is_internal_error() => {
+                    eprintln!("error: [{id}] {e}");
+                    let response = empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
+                    return (Ok(response), Some(id.as_str()));
+                }
+                Err(e) => return (Err(e), Some(id.as_str())),
+            };
         let response = match self.app.handle(component, request, 0).await {
             Ok(response) => coalesce_small_body(response).await,
             Err(failure) => failure.into_response(),
@@ -318,74 +310,5 @@ async fn coalesce_small_body(response: http::Response<WasiBody>) -> http::Respon
                 return http::Response::from_parts(parts, body);
             }
         }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A request body with the runner's backstops: a size cap and an idle
-    /// timeout between frames (a body that stalls after its headers cannot
-    /// hold an instance forever).
-    pub struct GuardedBody {
-        #[pin]
-        inner: Incoming,
-        #[pin]
-        idle: tokio::time::Sleep,
-        idle_timeout: Duration,
-        remaining: u64,
-    }
-}
-
-impl GuardedBody {
-    fn new(inner: Incoming, limits: &ServerLimits) -> Self {
-        Self {
-            inner,
-            idle: tokio::time::sleep(limits.body_idle_timeout),
-            idle_timeout: limits.body_idle_timeout,
-            remaining: limits.max_body_bytes,
-        }
-    }
-}
-
-impl Body for GuardedBody {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let mut this = self.project();
-        match this.inner.poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let len = data.len() as u64;
-                    if len > *this.remaining {
-                        return Poll::Ready(Some(Err(
-                            wasmtime_wasi_http::Error::HttpRequestBodySize(None),
-                        )));
-                    }
-                    *this.remaining -= len;
-                }
-                let next = tokio::time::Instant::now() + *this.idle_timeout;
-                this.idle.as_mut().reset(next);
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.idle.poll(cx) {
-                Poll::Ready(()) => {
-                    Poll::Ready(Some(Err(wasmtime_wasi_http::Error::ConnectionReadTimeout)))
-                }
-                Poll::Pending => Poll::Pending,
-            },
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }

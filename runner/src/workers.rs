@@ -85,7 +85,7 @@ impl Workers {
                             let count = Arc::clone(&count);
                             tokio::spawn(async move {
                                 // Errors here are the client's (reset,
-                                // malformed request, header timeout): the
+                                // malformed request, head too large): the
                                 // connection just ends.
                                 let _ = conn.await;
                                 count.fetch_sub(1, Ordering::Relaxed);

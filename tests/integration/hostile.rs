@@ -818,8 +818,9 @@ fn thousands_of_headers_are_refused_cleanly() {
         assert_refused(&bytes, &format!("{count} headers"));
         assert!(started.elapsed() < Duration::from_secs(10));
     }
-    // A hundred headers are fine.
-    let headers: Vec<(String, String)> = (0..100)
+    // Hyper's default of 100 headers, which Spin keeps, is fine: 98 here
+    // with `host` and `connection`.
+    let headers: Vec<(String, String)> = (0..98)
         .map(|i| (format!("x-h{i}"), "v".repeat(100)))
         .collect();
     let headers: Vec<(&str, &str)> = headers
@@ -833,9 +834,10 @@ fn thousands_of_headers_are_refused_cleanly() {
 #[test]
 fn huge_header_values_are_refused_or_ignored() {
     let r = App::new().admin().start();
-    // Well past the listener's header buffer (64 KiB, which hyper enforces
-    // loosely: a 100 KiB value read in one go still gets through): refused.
-    for size in [256 * 1024, 1024 * 1024] {
+    // Well past the listener's header buffer (hyper's default, about
+    // 408 KiB, as Spin 4.0.2 keeps it without `--http1-max-buf-size`):
+    // refused.
+    for size in [1024 * 1024, 4 * 1024 * 1024] {
         let mut raw =
             format!("GET /api/health HTTP/1.1\r\nhost: {}\r\nx-big: ", r.addr).into_bytes();
         raw.resize(raw.len() + size, b'a');
@@ -844,7 +846,15 @@ fn huge_header_values_are_refused_or_ignored() {
         assert_refused(&bytes, &format!("a {size}-byte header"));
         assert!(took < Duration::from_secs(10), "{took:?}");
     }
-    // Under it: the app answers as usual, and never repeats the value.
+    // Under it (as on Spin, a 256 KiB value gets through): the app answers
+    // as usual, and never repeats the value.
+    let res = r.request(
+        "GET",
+        "/api/health",
+        &[("x-big", &"c".repeat(256 * 1024))],
+        b"",
+    );
+    assert_eq!(res.status, 200);
     let big = "b".repeat(60 * 1024);
     let res = r.request("GET", "/api/health", &[("x-big", &big)], b"");
     assert_eq!(res.status, 200);
@@ -1221,8 +1231,8 @@ fn a_body_that_stalls_is_408_within_the_deadline_and_the_connection_is_released(
         let res = s
             .answer
             .unwrap_or_else(|| panic!("{what}: no answer after {:?}", s.took));
-        // The router's own answer (JSON, request id), not the runner's
-        // backstop (a body-idle timeout of 15 s).
+        // The router's own answer (JSON, request id): the host, like
+        // Spin's, puts no time limit on a body.
         let message = assert_error(&res, 408, "request_timeout");
         assert!(message.contains("10000 ms"), "{message}");
         assert!(
@@ -1237,7 +1247,11 @@ fn a_body_that_stalls_is_408_within_the_deadline_and_the_connection_is_released(
 }
 
 #[test]
-fn slowloris_headers_are_cut_off_by_the_header_timeout() {
+fn slowloris_headers_hold_only_their_own_connections_and_are_answered_when_done_as_on_spin() {
+    // Spin 4.0.2 sets no header read timeout (its hyper server has no
+    // timer), so neither does the runner: a client that takes 12 s over its
+    // headers (past the 10 s the runner used to allow) is answered once it
+    // ends them, and twenty such clients do not keep others out.
     let r = Runner::app();
     let addr = r.addr;
     let loris: Vec<_> = (0..20)
@@ -1245,35 +1259,33 @@ fn slowloris_headers_are_cut_off_by_the_header_timeout() {
             std::thread::spawn(move || {
                 let mut stream = TcpStream::connect(addr).expect("connect");
                 let started = Instant::now();
-                let _ = stream.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\n");
-                // A header line every 500 ms, never the blank line, for up
-                // to 30 s; the server must hang up long before.
-                for i in 0..60 {
+                let mut written = stream
+                    .write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\n")
+                    .is_ok();
+                // A header line every 500 ms for 12 s, then the blank line.
+                for i in 0..24 {
                     std::thread::sleep(Duration::from_millis(500));
-                    if stream
+                    written &= stream
                         .write_all(format!("x-a{i}: b\r\n").as_bytes())
-                        .is_err()
-                    {
-                        break;
-                    }
+                        .is_ok();
                 }
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                written &= stream.write_all(b"connection: close\r\n\r\n").is_ok();
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
                 let mut out = Vec::new();
                 let _ = stream.read_to_end(&mut out);
-                (started.elapsed(), out)
+                (started.elapsed(), written, out)
             })
         })
         .collect();
     std::thread::sleep(Duration::from_secs(2));
-    // Twenty slow clients do not keep others out.
     assert_healthy(&r);
     for l in loris {
-        let (took, out) = l.join().expect("loris");
-        assert!(
-            took < Duration::from_secs(15),
-            "a slowloris connection stayed open {took:?}"
-        );
-        assert_refused(&out, "slowloris");
+        let (took, written, out) = l.join().expect("loris");
+        assert!(written, "a slow client was cut off after {took:?}");
+        let res = parse_response(&out)
+            .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(&out)));
+        assert_eq!(res.status, 200, "{}", res.text());
+        assert!(took >= Duration::from_secs(12), "{took:?}");
     }
     assert_healthy(&r);
 }
