@@ -34,8 +34,11 @@ use crate::variables::host::VariablesCtx;
 /// Settings that shape every request.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// A request's whole time budget in the guest (504 past it).
-    pub request_timeout: Duration,
+    /// A request's whole time budget in the guest (an empty 504 past it),
+    /// or none. Spin 4 enforces no deadline on WASI 0.2 components (its
+    /// `--request-timeout` "only affects WASIp3 components" and has no
+    /// default), so none is the default; `up --request-timeout` opts in.
+    pub request_timeout: Option<Duration>,
     /// Largest linear memory an instance may grow to.
     pub max_instance_memory: usize,
 }
@@ -43,7 +46,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            request_timeout: Duration::from_secs(30),
+            request_timeout: None,
             max_instance_memory: 128 << 20,
         }
     }
@@ -200,11 +203,11 @@ impl App {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         // A guest gets the CPU back every tick (so a busy loop cannot starve
-        // other requests on this thread) until its deadline, then traps.
-        let deadline = Instant::now() + self.limits.request_timeout;
+        // other requests on this thread) until its deadline, if any, then traps.
+        let deadline = self.limits.request_timeout.map(|t| Instant::now() + t);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 Err(wasmtime::Trap::Interrupt.into())
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -262,7 +265,11 @@ impl App {
             drop(store);
             result
         });
-        match tokio::time::timeout(timeout, rx).await {
+        let answer = match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, rx).await,
+            None => Ok(rx.await),
+        };
+        match answer {
             Ok(Ok(Ok(response))) => Ok(response),
             Ok(Ok(Err(code))) => Err(GuestFailure::Guest(format!(
                 "component `{id}` answered with an error: {code:?}"

@@ -57,9 +57,11 @@ pub struct UpArgs {
     /// Compiled-component cache (default: $EDGE_RUNNER_CACHE_DIR or ~/.cache/edge-runner).
     #[arg(long = "cache-dir")]
     pub cache_dir: Option<PathBuf>,
-    /// Time a request may spend in the components before a 504, in seconds.
-    #[arg(long = "request-timeout", default_value_t = 30)]
-    pub request_timeout_secs: u64,
+    /// Time a request may spend in the components before an empty 504, in
+    /// seconds. None by default, as on Spin 4, which enforces no deadline on
+    /// WASI 0.2 components (its own `--request-timeout` affects WASI 0.3 only).
+    #[arg(long = "request-timeout")]
+    pub request_timeout_secs: Option<u64>,
     /// Spin's `--http1-max-buf-size`: the HTTP/1 read buffer in bytes, which
     /// bounds a request head (default: hyper's, about 408 KiB, as Spin).
     #[arg(long = "http1-max-buf-size", env = "SPIN_HTTP1_MAX_BUF_SIZE")]
@@ -155,7 +157,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             stores: stores.clone(),
             upstream: Arc::new(crate::outbound::Network),
             limits: Limits {
-                request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+                request_timeout: args
+                    .request_timeout_secs
+                    .map(|s| Duration::from_secs(s.max(1))),
                 ..Limits::default()
             },
         },

@@ -359,6 +359,19 @@ fn a_looping_component_gets_a_504_at_its_deadline() {
 }
 
 #[test]
+fn without_a_request_timeout_a_looping_component_keeps_its_request_as_on_spin() {
+    // Spin 4 sets no deadline on WASI 0.2 components: the loop holds its
+    // request, yields the CPU, and every other request is still served.
+    let r = probe();
+    let raw = format!("GET /probe/loop HTTP/1.1\r\nhost: {}\r\n\r\n", r.addr);
+    let started = Instant::now();
+    let answer = crate::helpers::raw_exchange(r.addr, raw.as_bytes(), Duration::from_secs(3));
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert_eq!(r.get("/probe/hello").status, 200);
+}
+
+#[test]
 fn component_output_is_prefixed_and_logged_under_the_state_dir() {
     let r = probe();
     assert_eq!(r.get("/probe/print").status, 200);
