@@ -202,7 +202,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         http1_max_buf_size: args.http1_max_buf_size,
         ..ServerLimits::default()
     };
-    let server = Server::with_info(app, router, limits, info);
+    let server = Server::new(app, router, limits, info);
     server.serve(listener, shutdown_signal()).await
 }
 

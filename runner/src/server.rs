@@ -73,21 +73,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server for `app` routed by `router`. `_base` is not used: Spin 2+
-    /// serves every app from `/` (`spin-base-path` is always `/`, and Spin
-    /// refuses any other trigger base at load). `/.well-known/spin/info`
-    /// names no application; see [`Server::with_info`].
-    pub fn new(app: Arc<App>, router: Router, limits: ServerLimits, _base: String) -> Arc<Self> {
-        Self::with_info(app, router, limits, AppInfo::default())
-    }
-
-    /// A server whose `/.well-known/spin/info` answers `info`.
-    pub fn with_info(
-        app: Arc<App>,
-        router: Router,
-        limits: ServerLimits,
-        info: AppInfo,
-    ) -> Arc<Self> {
+    /// A server for `app` routed by `router`, whose
+    /// `/.well-known/spin/info` answers `info`. (No trigger base: Spin 2+
+    /// serves every app from `/`, and the loader refuses any other base.)
+    pub fn new(app: Arc<App>, router: Router, limits: ServerLimits, info: AppInfo) -> Arc<Self> {
         Arc::new(Self {
             app,
             router,
