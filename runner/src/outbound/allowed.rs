@@ -173,12 +173,12 @@ impl AllowList {
         component_ids: impl IntoIterator<Item = &'a str>,
     ) -> Self {
         let ids: Vec<&str> = component_ids.into_iter().collect();
-        let suffix = super::SERVICE_CHAINING_SUFFIX;
+        let suffix = format!(".{}", crate::routing::SERVICE_CHAINING_DOMAIN);
         let expanded = self
             .0
             .into_iter()
             .flat_map(|entry| match &entry.host {
-                HostPattern::AnySubdomain(s) if s == suffix => ids
+                HostPattern::AnySubdomain(s) if *s == suffix => ids
                     .iter()
                     .map(|id| AllowedHost {
                         host: HostPattern::Exact(format!("{id}{suffix}")),

@@ -27,8 +27,10 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 use allowed::AllowList;
 
-/// The domain suffix of service chaining hosts.
-pub const SERVICE_CHAINING_SUFFIX: &str = ".spin.internal";
+// The chaining host rule is routing's (Spin's `parse_service_chaining_target`:
+// one label, as written, before exactly `spin.internal`), shared with the
+// Host-header check there.
+use crate::routing::service_chaining_target;
 
 /// What happens to an outgoing request.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,15 +44,6 @@ pub enum Decision {
     Trap(String),
     /// To the network.
     Network,
-}
-
-/// Spin's `parse_service_chaining_target`: the host (as the guest wrote it,
-/// case kept) split at its first dot must be `<id>` and exactly
-/// `spin.internal`; `a.b.spin.internal` or `x.SPIN.internal` is not a
-/// chaining host (it goes to the network like any other).
-pub fn service_chaining_target(host: &str) -> Option<&str> {
-    let (first, rest) = host.trim().split_once('.')?;
-    (rest == &SERVICE_CHAINING_SUFFIX[1..]).then_some(first)
 }
 
 /// Decides an outgoing request to `uri` from a component whose allow-list
@@ -354,25 +347,16 @@ mod tests {
             id == "cache"
         }
         fn chain(self: Arc<Self>, _: String, _: http::Request<WasiBody>, _: u32) -> ChainFuture {
-            Box::pin(async { crate_free_response(http::StatusCode::IM_A_TEAPOT) })
+            Box::pin(async { crate::errors::empty_response(http::StatusCode::IM_A_TEAPOT) })
         }
         fn upstream(&self) -> &dyn Upstream {
             self
         }
     }
 
-    fn crate_free_response(status: http::StatusCode) -> http::Response<WasiBody> {
-        use http_body_util::{BodyExt, Empty};
-        let mut r =
-            http::Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
-        *r.status_mut() = status;
-        r
-    }
-
     fn get(uri: &str) -> http::Request<WasiBody> {
-        use http_body_util::{BodyExt, Empty};
         http::Request::get(uri)
-            .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
+            .body(crate::errors::full_body(bytes::Bytes::new()))
             .unwrap()
     }
 
@@ -507,18 +491,6 @@ mod tests {
             "http://cache.SPIN.internal/",
         );
         assert_eq!(d, Decision::Network);
-    }
-
-    #[test]
-    fn spin_internal_itself_and_other_domains_are_not_chaining_hosts() {
-        assert_eq!(
-            service_chaining_target("cache.spin.internal"),
-            Some("cache")
-        );
-        assert_eq!(service_chaining_target("spin.internal"), None);
-        assert_eq!(service_chaining_target("a.b.spin.internal"), None);
-        assert_eq!(service_chaining_target("cache.spin.internal.example"), None);
-        assert_eq!(service_chaining_target("localhost"), None);
     }
 
     #[test]

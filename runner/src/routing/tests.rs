@@ -607,6 +607,14 @@ fn service_chaining_hosts_are_one_label_under_spin_internal() {
     assert_eq!(service_chaining_target("a.b.spin.internal"), None);
     assert_eq!(service_chaining_target("spin.internal"), None);
     assert_eq!(service_chaining_target("cache.example.com"), None);
+    assert_eq!(service_chaining_target("cache.spin.internal.example"), None);
+    assert_eq!(service_chaining_target("localhost"), None);
+    // As written: the case is kept, and only `spin.internal` itself counts.
+    assert_eq!(
+        service_chaining_target("Cache.spin.internal"),
+        Some("Cache")
+    );
+    assert_eq!(service_chaining_target("cache.SPIN.internal"), None);
 }
 
 #[test]
