@@ -149,14 +149,9 @@ impl App {
         // included): a component no HTTP trigger runs is not a target.
         let chain_targets = manifest
             .manifest
-            .trigger
-            .get("http")
+            .http_triggers()
             .into_iter()
-            .flatten()
-            .filter_map(|t| match &t.component {
-                Some(crate::manifest::ComponentSpec::Reference(id)) => Some(id.clone()),
-                _ => None,
-            })
+            .map(|t| t.component)
             .collect();
         crate::engine::start_epoch_ticker(&engine);
         Ok(Arc::new(Self {
