@@ -105,22 +105,15 @@ fn validate_allowed_hosts(m: &Manifest, hosts: &[String]) -> anyhow::Result<()> 
             parse_allowed_host(host)?;
             continue;
         }
-        let mut rendered = String::new();
-        let mut skip = false;
-        for part in template.parts() {
-            match part {
-                crate::variables::template::Part::Lit(lit) => rendered.push_str(lit),
-                crate::variables::template::Part::Expr(var) => {
-                    match m.variables.get(var).and_then(|v| v.default.as_deref()) {
-                        Some(default) => rendered.push_str(default),
-                        None => skip = true,
-                    }
-                }
-            }
-        }
-        if skip {
+        // A variable without a default (or not declared) cannot be
+        // resolved at load: Spin skips the entry.
+        let default = |var: &str| {
+            let value = m.variables.get(var).and_then(|v| v.default.clone());
+            value.ok_or(())
+        };
+        let Ok(rendered) = template.render(default) else {
             continue;
-        }
+        };
         parse_allowed_host(&rendered).with_context(|| {
             format!(
                 "using default variable value(s) with template {:?} results in invalid config {rendered:?}",

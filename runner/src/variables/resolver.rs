@@ -9,7 +9,7 @@ use std::{collections::HashMap, fmt};
 
 use super::{
     ConfigError, Provider, VariableDecl, VariableError,
-    template::{Part, Template, validate_name},
+    template::{Template, validate_name},
 };
 
 /// Resolves component variables (`fermyon:spin/variables.get`) and
@@ -98,7 +98,7 @@ impl Resolver {
             .ok_or_else(|| {
                 VariableError::Undefined(format!("no variable for {component_id:?}.{name:?}"))
             })?;
-        self.render(template, |var| self.resolve_variable(var))
+        template.render(|var| self.resolve_variable(var))
     }
 
     /// Resolves a template against the application variables, as Spin does
@@ -106,7 +106,7 @@ impl Resolver {
     /// variables play no part, and an undeclared name is an invalid name.
     pub fn resolve_template(&self, template: &str) -> Result<String, VariableError> {
         let template = Template::parse(template)?;
-        self.render(&template, |var| {
+        template.render(|var| {
             if self.variables.contains_key(var) {
                 self.resolve_variable(var)
             } else {
@@ -140,21 +140,6 @@ impl Resolver {
         } else {
             Err(ConfigError::Unresolved(unresolved))
         }
-    }
-
-    fn render(
-        &self,
-        template: &Template,
-        resolve: impl Fn(&str) -> Result<String, VariableError>,
-    ) -> Result<String, VariableError> {
-        let mut out = String::new();
-        for part in template.parts() {
-            match part {
-                Part::Lit(lit) => out.push_str(lit),
-                Part::Expr(var) => out.push_str(&resolve(var)?),
-            }
-        }
-        Ok(out)
     }
 
     /// Providers first, then the default.

@@ -56,6 +56,19 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
+    /// The text with each expression replaced by `value(name)`; the first
+    /// error stops it and is returned.
+    pub fn render<E>(&self, mut value: impl FnMut(&str) -> Result<String, E>) -> Result<String, E> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Lit(lit) => out.push_str(lit),
+                Part::Expr(name) => out.push_str(&value(name)?),
+            }
+        }
+        Ok(out)
+    }
+
     /// The names the template refers to, in order (repeats included).
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
