@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use crate::fixtures::{
-    App, assert_api_response, eventually, free_port, item, process, redis_runtime_config,
-    wait_for_log, x_cache,
+    App, assert_api_response, first_miss_after_expiry, free_port, item, process,
+    redis_runtime_config, wait_for_log, x_cache,
 };
 
 #[test]
@@ -17,18 +17,13 @@ fn an_entry_expires_after_cache_ttl_seconds_and_is_computed_again() {
     assert_eq!(x_cache(&first), "miss");
     // The clock may be warped: poll until the entry reads as expired rather
     // than sleeping a fixed time.
-    let again = eventually("the entry to expire", Duration::from_secs(30), || {
-        let res = process(&r, &body);
-        assert_eq!(res.status, 200, "{}", res.text());
-        match x_cache(&res) {
-            "hit" => {
-                assert_eq!(res.body, first.body, "a hit is the stored answer");
-                None
-            }
-            "miss" => Some(res),
-            other => panic!("unexpected x-cache {other:?}"),
-        }
-    });
+    let again = first_miss_after_expiry(
+        &r,
+        &body,
+        &first,
+        "the entry to expire",
+        Duration::from_secs(30),
+    );
     let (a, b) = (first.json(), again.json());
     assert_eq!(a["result"], b["result"]);
     assert!(

@@ -184,6 +184,34 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> O
     }
 }
 
+/// Posts `body` to `reader` until its cached answer `stored` has expired,
+/// for at most `timeout`, and returns the first miss. Until then every
+/// answer must be a hit with `stored`'s bytes. Polling, not a fixed sleep:
+/// the clock may be warped or the machine slow.
+pub fn first_miss_after_expiry(
+    reader: &Runner,
+    body: &str,
+    stored: &Response,
+    what: &str,
+    timeout: Duration,
+) -> Response {
+    eventually(what, timeout, || {
+        let res = process(reader, body);
+        assert_eq!(res.status, 200, "{}", res.text());
+        match x_cache(&res) {
+            "hit" => {
+                assert_eq!(
+                    res.body, stored.body,
+                    "before expiry, a hit is the stored answer"
+                );
+                None
+            }
+            "miss" => Some(res),
+            other => panic!("unexpected x-cache {other:?}: {}", res.text()),
+        }
+    })
+}
+
 /// Waits until the runner's output (guest logs included) contains every one
 /// of `needles` on a single line; returns that line.
 pub fn wait_for_log(r: &Runner, needles: &[&str]) -> String {

@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::fixtures::{
-    ADMIN_TOKEN, App, admin_request, eventually, item, process, redis_runtime_config, x_cache,
+    ADMIN_TOKEN, App, admin_request, first_miss_after_expiry, item, process, redis_runtime_config,
+    x_cache,
 };
 use crate::helpers::{Response, Runner};
 use edge_testkit::RedisServer;
@@ -243,18 +244,7 @@ fn an_entry_expires_for_both_replicas() {
     // (at least TTL seconds after the stored answer, which shows it is
     // expiry and not an absent entry) and stored in turn.
     let wait_for_expiry = |reader: &Runner, stored: &Response, what: &str| {
-        let again = eventually(what, EXPIRY_DEADLINE, || {
-            let res = process(reader, &body);
-            assert_eq!(res.status, 200, "{}", res.text());
-            match x_cache(&res) {
-                "hit" => {
-                    assert_eq!(res.body, stored.body, "before expiry, the stored bytes");
-                    None
-                }
-                "miss" => Some(res),
-                other => panic!("unexpected x-cache {other:?}: {}", res.text()),
-            }
-        });
+        let again = first_miss_after_expiry(reader, &body, stored, what, EXPIRY_DEADLINE);
         assert!(
             processed_at(&again) >= processed_at(stored) + TTL,
             "a miss only after expiry: {} then {}",

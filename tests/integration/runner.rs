@@ -424,44 +424,49 @@ fn spin_well_known_health_is_answered_by_the_runner() {
     assert_spins_empty_answer(&r.get("/.well-known/spin/health/"), 404, "health/");
 }
 
+/// Runs `up` on `manifest` with `env` set (`None`: removed) and returns
+/// what it printed (stdout, stderr), asserting that it exited with an error.
+fn start_up_refused(manifest: &str, env: &[(&str, Option<&str>)]) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = crate::helpers::write_manifest(dir.path(), manifest);
+    let mut cmd = std::process::Command::new(crate::helpers::runner_bin());
+    cmd.args(["up", "--listen", "127.0.0.1:0", "-f"])
+        .arg(&manifest);
+    for (name, value) in env {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_manifest_error_names_the_field_and_exits_before_listening() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = crate::helpers::write_manifest(
-        dir.path(),
+    let (stdout, stderr) = start_up_refused(
         &PROBE_APP.replace("key_value_stores", "key_value_storez"),
+        &[],
     );
-    let out = std::process::Command::new(crate::helpers::runner_bin())
-        .args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(&manifest)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("key_value_storez"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("Serving"));
+    assert!(!stdout.contains("Serving"));
 }
 
 #[test]
 fn a_templated_allowed_host_whose_default_is_invalid_stops_start_up_even_when_a_value_is_set() {
     // Spin checks `allowed_outbound_hosts` templates with the variables'
     // defaults at load; a provider's value does not rescue a bad default.
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = crate::helpers::write_manifest(
-        dir.path(),
+    let (_, stderr) = start_up_refused(
         &PROBE_APP.replace(
             "origin = { default = \"http://origin.invalid\" }",
             "origin = { default = \"\" }",
         ),
+        &[("SPIN_VARIABLE_ORIGIN", Some("http://127.0.0.1:9"))],
     );
-    let out = std::process::Command::new(crate::helpers::runner_bin())
-        .args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(&manifest)
-        .env("SPIN_VARIABLE_ORIGIN", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("Failed to load component `probe`"),
         "{stderr}"
@@ -479,22 +484,13 @@ fn a_templated_allowed_host_whose_default_is_invalid_stops_start_up_even_when_a_
 
 #[test]
 fn a_required_variable_without_a_value_stops_start_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = crate::helpers::write_manifest(
-        dir.path(),
+    let (_, stderr) = start_up_refused(
         &PROBE_APP.replace(
             "greeting = { default = \"hello\" }",
             "greeting = { required = true }",
         ),
+        &[("SPIN_VARIABLE_GREETING", None)],
     );
-    let out = std::process::Command::new(crate::helpers::runner_bin())
-        .args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(&manifest)
-        .env_remove("SPIN_VARIABLE_GREETING")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("greeting"), "{stderr}");
 }
 
