@@ -25,6 +25,7 @@ pub mod routes;
 pub mod rule;
 mod sha256;
 pub mod stats;
+pub mod trace_context;
 pub mod upstream;
 
 pub use config::{CacheConfig, ConfigError, ProcessorConfig, RouterConfig};

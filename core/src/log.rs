@@ -1,6 +1,8 @@
 //! The router's access log: one JSON line per request on stdout (Spin
 //! collects component stdout), e.g.
-//! `{"method":"POST","path":"/api/process","status":200,"duration_us":1250,"cache":"miss","request_id":"…"}`.
+//! `{"method":"POST","path":"/api/process","status":200,"duration_us":1250,"cache":"miss","request_id":"…"}`,
+//! with `"trace_id":"…"` last when the request carried a valid
+//! `traceparent` (see [`crate::trace_context`]).
 //! JSON keeps a hostile path from forging extra lines or fields.
 
 use serde::Serialize;
@@ -20,6 +22,9 @@ pub struct AccessLog<'a> {
     /// `x-cache` when the route has one.
     pub cache: Option<&'a str>,
     pub request_id: &'a str,
+    /// The trace id of the request's `traceparent`, when it has a valid one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<&'a str>,
 }
 
 impl AccessLog<'_> {
@@ -49,6 +54,7 @@ mod tests {
             duration_us: 1234,
             cache: Some("hit"),
             request_id: "r",
+            trace_id: None,
         }
     }
 
@@ -57,6 +63,19 @@ mod tests {
         assert_eq!(
             log("/api/health").line(),
             r#"{"method":"GET","path":"/api/health","status":200,"duration_us":1234,"cache":"hit","request_id":"r"}"#
+        );
+    }
+
+    #[test]
+    fn the_trace_id_comes_last_when_known() {
+        let line = AccessLog {
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+            ..log("/api/health")
+        }
+        .line();
+        assert!(
+            line.ends_with(r#""request_id":"r","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#),
+            "{line}"
         );
     }
 

@@ -24,6 +24,8 @@ pub struct Ctx {
     pub content_length: Option<String>,
     pub authorization: Option<String>,
     pub expect: Option<String>,
+    /// The `traceparent` header, if any (its trace id goes in the access log).
+    pub traceparent: Option<String>,
 }
 
 impl Ctx {
@@ -39,6 +41,7 @@ impl Ctx {
             content_length: header(&headers, "content-length"),
             authorization: header(&headers, "authorization"),
             expect: header(&headers, "expect"),
+            traceparent: header(&headers, "traceparent"),
         };
         drop(headers);
         ctx

@@ -72,6 +72,10 @@ fn handle(req: IncomingRequest) -> Response {
         duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         cache: reply.header(edge_core::internal::CACHE_HEADER),
         request_id: &ctx.request_id,
+        trace_id: ctx
+            .traceparent
+            .as_deref()
+            .and_then(edge_core::trace_context::trace_id),
     }
     .line();
     println!("{line}");

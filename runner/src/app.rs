@@ -27,7 +27,8 @@ use crate::manifest::LoadedManifest;
 use crate::outbound::{
     ChainFuture, ComponentOutbound, GuestTrap, OutboundApp, OutboundHooks, Upstream,
 };
-use crate::state::HostState;
+use crate::state::{HostState, InstanceLimits, Usage};
+use crate::telemetry::{Telemetry, Trace, spans};
 use crate::variables::Resolver;
 use crate::variables::host::VariablesCtx;
 
@@ -75,6 +76,10 @@ pub struct App {
     pub(crate) stores: Arc<Stores>,
     pub(crate) upstream: Arc<dyn Upstream>,
     pub(crate) limits: Limits,
+    /// OpenTelemetry, when exported.
+    pub(crate) telemetry: Option<Arc<Telemetry>>,
+    /// `[application] name` (the `app_id` of Spin's request metric).
+    pub(crate) name: String,
 }
 
 /// What [`App::load`] needs besides the manifest.
@@ -93,6 +98,8 @@ pub struct LoadOptions {
     pub upstream: Arc<dyn Upstream>,
     /// Per-request limits.
     pub limits: Limits,
+    /// OpenTelemetry, when exported ([`Telemetry::from_env`]).
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 impl App {
@@ -162,6 +169,8 @@ impl App {
             stores: opts.stores,
             upstream: opts.upstream,
             limits: opts.limits,
+            telemetry: opts.telemetry,
+            name: manifest.manifest.application.name.clone(),
         }))
     }
 
@@ -171,6 +180,7 @@ impl App {
         self: &Arc<Self>,
         component: &Arc<ComponentRuntime>,
         depth: u32,
+        span: &Trace,
     ) -> (Store<HostState>, tokio::sync::oneshot::Receiver<String>) {
         let wasi = WasiCtxBuilder::new()
             .envs(&component.environment)
@@ -178,6 +188,11 @@ impl App {
             .stderr(InstanceOutput(component.stderr.clone()))
             .build();
         let (trap, trapped) = GuestTrap::new();
+        let mut key_value =
+            KeyValueCtx::new(self.stores.clone(), component.key_value_stores.clone());
+        key_value.trace = span.clone();
+        let mut variables = VariablesCtx::new(component.id.clone(), self.variables.clone());
+        variables.trace = span.clone();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -187,16 +202,31 @@ impl App {
                 component: component.outbound.clone(),
                 depth,
                 trap,
+                trace: span.clone(),
             },
-            key_value: KeyValueCtx::new(self.stores.clone(), component.key_value_stores.clone()),
-            variables: VariablesCtx::new(component.id.clone(), self.variables.clone()),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.max_instance_memory)
-                .instances(64)
-                .build(),
+            key_value,
+            variables,
+            limits: InstanceLimits::new(
+                StoreLimitsBuilder::new()
+                    .memory_size(self.limits.max_instance_memory)
+                    .instances(64)
+                    .build(),
+            ),
+            usage: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        if let Some(telemetry) = self.telemetry.as_ref().filter(|t| t.metrics().is_some()) {
+            // Spin's per-instance metrics, recorded when the store is
+            // dropped; the call hook times guest code.
+            store.data_mut().usage = Some(Usage::new(telemetry.clone(), component.id.clone()));
+            store.call_hook(|mut cx, hook| {
+                if let Some(usage) = cx.data_mut().usage.as_mut() {
+                    usage.hook(hook);
+                }
+                Ok(())
+            });
+        }
         // A guest gets the CPU back every tick (so a busy loop cannot starve
         // other requests on this thread) until its deadline, if any, then traps.
         let deadline = self.limits.request_timeout.map(|t| Instant::now() + t);
@@ -222,12 +252,40 @@ impl App {
         component: &Arc<ComponentRuntime>,
         request: http::Request<B>,
         depth: u32,
+        trace: &Trace,
     ) -> Result<http::Response<WasiBody>, GuestFailure>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let (mut store, trapped) = self.new_store(component, depth);
+        if let Some(metrics) = self.telemetry.as_ref().and_then(|t| t.metrics()) {
+            metrics.request(&self.name, &component.id);
+        }
+        // Spin's `execute_wasm_component <id>` span: open until the
+        // response head is out (or the request fails).
+        // It ends when the instance does (its store holds it), as Spin's
+        // ends with the guest's task: after the server span if the guest
+        // streams its body.
+        let span = spans::component(trace, &component.id);
+        let result = self.run(component, request, depth, &span).await;
+        if let Err(failure) = &result {
+            spans::component_failed(&span, &failure.to_string());
+        }
+        result
+    }
+
+    async fn run<B>(
+        self: &Arc<Self>,
+        component: &Arc<ComponentRuntime>,
+        request: http::Request<B>,
+        depth: u32,
+        span: &Trace,
+    ) -> Result<http::Response<WasiBody>, GuestFailure>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let (mut store, trapped) = self.new_store(component, depth, span);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let setup = (|| {
             let req = store
@@ -241,9 +299,16 @@ impl App {
         let (req, out) = setup.map_err(|e| GuestFailure::Host(format!("{e:#}")))?;
         let pre = component.pre.clone();
         let id = component.id.clone();
+        let instantiated = store.data().usage.is_some();
         let timeout = self.limits.request_timeout;
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
+            if instantiated {
+                let grown = store.data().limits.memory_consumed();
+                if let Some(usage) = store.data_mut().usage.as_mut() {
+                    usage.memory_on_init = grown;
+                }
+            }
             let call = proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out);
@@ -299,6 +364,7 @@ impl App {
         target: &str,
         request: http::Request<WasiBody>,
         depth: u32,
+        trace: Trace,
     ) -> http::Response<WasiBody> {
         let Some(component) = self.components.get(target).cloned() else {
             return empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -310,9 +376,13 @@ impl App {
                 return empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
             }
         };
-        match self.handle(&component, request, depth).await {
+        match self.handle(&component, request, depth, &trace).await {
             Ok(response) => response,
-            Err(failure) => failure.into_response(),
+            Err(failure) => {
+                // Spin's error event lands on the caller's client span.
+                trace.fail(|| failure.to_string());
+                failure.into_response()
+            }
         }
     }
 }
@@ -337,8 +407,9 @@ impl OutboundApp for App {
         target: String,
         request: http::Request<WasiBody>,
         depth: u32,
+        trace: Trace,
     ) -> ChainFuture {
-        Box::pin(async move { self.handle_chained(&target, request, depth).await })
+        Box::pin(async move { self.handle_chained(&target, request, depth, trace).await })
     }
 
     fn upstream(&self) -> &dyn Upstream {
@@ -364,6 +435,17 @@ pub enum GuestFailure {
     Guest(String),
     /// The host failed.
     Host(String),
+}
+
+impl std::fmt::Display for GuestFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuestFailure::Timeout => f.write_str("a component ran past the request deadline"),
+            GuestFailure::Trap(why) | GuestFailure::Guest(why) | GuestFailure::Host(why) => {
+                f.write_str(why)
+            }
+        }
+    }
 }
 
 impl GuestFailure {

@@ -141,6 +141,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
 
     let variables = resolver_for(&manifest.manifest, &args.variables)?;
+    // OpenTelemetry as Spin reads it from the environment; nothing is
+    // built (and requests pay nothing) when no endpoint is set.
+    let telemetry = crate::telemetry::Telemetry::from_env(env!("CARGO_PKG_VERSION"))
+        .context("cannot set up OpenTelemetry from the OTEL_* environment variables")?;
+    if let Some(telemetry) = &telemetry {
+        eprintln!("{}", telemetry.describe());
+    }
 
     let log_dir = state_dir.as_ref().map(|d| d.join("logs"));
     let cache_dir = args
@@ -162,6 +169,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
                     .map(|s| Duration::from_secs(s.max(1))),
                 ..Limits::default()
             },
+            telemetry: telemetry.clone(),
         },
     )?;
     let router = build_router(&manifest.manifest)?;
@@ -178,7 +186,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         println!();
     }
     for (label, summary) in stores.summaries() {
-        eprintln!("Key-value store {label:?}: {summary}");
+        if label == "default" {
+            // Spin's line (`crates/trigger/src/cli/summary.rs`).
+            eprintln!("Storing default key-value data to {summary}.");
+        } else {
+            eprintln!("Key-value store {label:?}: {summary}");
+        }
     }
     println!("Serving http://{addr}");
     println!("Available Routes:");
@@ -203,7 +216,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         ..ServerLimits::default()
     };
     let server = Server::new(app, router, limits, info);
-    server.serve(listener, shutdown_signal()).await
+    let served = server.serve(listener, shutdown_signal()).await;
+    if let Some(telemetry) = telemetry {
+        // What is still batched goes out (bounded: a dead collector does
+        // not hold the exit up for long).
+        let _ =
+            tokio::task::spawn_blocking(move || telemetry.shutdown(Duration::from_secs(3))).await;
+    }
+    served
 }
 
 /// The variable resolver for a manifest: its declarations, its components'

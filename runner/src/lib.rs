@@ -19,5 +19,6 @@ pub mod routing;
 pub mod runtime_config;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod variables;
 pub mod workers;

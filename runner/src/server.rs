@@ -28,6 +28,7 @@ use wasmtime_wasi_http::WasiBody;
 use crate::app::App;
 use crate::errors::empty_response;
 use crate::routing::{RequestError, Router};
+use crate::telemetry::{Trace, spans};
 
 /// Listener settings: the worker threads, the one connection setting Spin
 /// lets a user change, and the shutdown grace.
@@ -160,16 +161,39 @@ impl Server {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let (outcome, component) = self.dispatch(req, client).await;
+        // Spin's server span, under the caller's trace when its
+        // `traceparent` is valid; it ends when the response head is out.
+        let span = if self.app.telemetry.is_some() {
+            let root = Trace::incoming(self.app.telemetry.as_ref(), req.headers());
+            let span = spans::server(&root, &req, client);
+            spans::server_started(&span, req.uri().path());
+            span
+        } else {
+            Trace::off()
+        };
+        let (outcome, component, route) = self.dispatch(req, client, &span).await;
         let answer = match &outcome {
             Ok(response) => response.status().as_u16().to_string(),
             Err(e) => format!("closed unanswered ({e})"),
         };
-        let line = format!(
+        let mut line = format!(
             "{method} {path} -> {answer} ({:.1} ms) {}",
             started.elapsed().as_secs_f64() * 1000.0,
             component.unwrap_or("-"),
         );
+        if let Some(trace_id) = span.trace_id() {
+            line.push_str(" trace_id=");
+            line.push_str(&trace_id);
+        }
+        match &outcome {
+            Ok(response) => {
+                spans::finish_server(&span, &method, route.as_deref(), response.status().as_u16())
+            }
+            // Spin's `finalize_http_span` for a request it fails: 500, no
+            // route.
+            Err(e) => spans::server_failed(&span, &method, &e.to_string()),
+        }
+        span.end();
         crate::console::line(crate::console::Stream::Stdout, &[line.as_bytes()]);
         outcome
     }
@@ -178,26 +202,40 @@ impl Server {
     /// (an empty 404 when nothing matches), then the component. An `Err`
     /// is a request Spin fails without an answer (hyper closes the
     /// connection): a routed request with no usable `Host`.
+    ///
+    /// The third item is the route Spin names the server span after: the
+    /// matched route as written in spin.toml, or the well-known path Spin
+    /// answered; none for a 404.
     async fn dispatch(
         &self,
         mut req: http::Request<Incoming>,
         client: SocketAddr,
-    ) -> (Result<http::Response<WasiBody>, RequestError>, Option<&str>) {
+        span: &Trace,
+    ) -> (
+        Result<http::Response<WasiBody>, RequestError>,
+        Option<&str>,
+        Option<String>,
+    ) {
         crate::routing::strip_forbidden_headers(req.headers_mut());
         if let Some(rest) = req
             .uri()
             .path()
             .strip_prefix(crate::routing::WELL_KNOWN_PREFIX)
         {
-            return (Ok(self.well_known(rest)), None);
+            let response = self.well_known(rest);
+            let route =
+                (response.status() == http::StatusCode::OK).then(|| req.uri().path().to_string());
+            return (Ok(response), None, route);
         }
         let Some(matched) = self.router.route(req.uri().path()) else {
-            return (Ok(empty_response(http::StatusCode::NOT_FOUND)), None);
+            return (Ok(empty_response(http::StatusCode::NOT_FOUND)), None, None);
         };
+        let route = Some(matched.raw_route.to_string());
         let Some((id, component)) = self.app.components.get_key_value(matched.component_id) else {
             return (
                 Ok(empty_response(http::StatusCode::INTERNAL_SERVER_ERROR)),
                 None,
+                route,
             );
         };
         let request =
@@ -205,16 +243,20 @@ impl Server {
                 Ok(request) => request,
                 Err(e) if e.is_internal_error() => {
                     eprintln!("error: [{id}] {e}");
+                    spans::server_error(span, &e.to_string());
                     let response = empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
-                    return (Ok(response), Some(id.as_str()));
+                    return (Ok(response), Some(id.as_str()), route);
                 }
-                Err(e) => return (Err(e), Some(id.as_str())),
+                Err(e) => return (Err(e), Some(id.as_str()), route),
             };
-        let response = match self.app.handle(component, request, 0).await {
+        let response = match self.app.handle(component, request, 0, span).await {
             Ok(response) => coalesce_small_body(response).await,
-            Err(failure) => failure.into_response(),
+            Err(failure) => {
+                spans::server_error(span, &format!("{failure:?}"));
+                failure.into_response()
+            }
         };
-        (Ok(response), Some(id.as_str()))
+        (Ok(response), Some(id.as_str()), route)
     }
 
     /// Spin answers `/.well-known/spin/health` (200 `OK`, no content-type)

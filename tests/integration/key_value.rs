@@ -38,7 +38,13 @@ fn process_hit_purge(r: &Runner) {
 #[test]
 fn the_sqlite_store_serves_misses_hits_and_purges() {
     let r = App::new().admin().start();
-    wait_for_log(&r, &["Key-value store \"default\"", "SQLite"]);
+    wait_for_log(
+        &r,
+        &[
+            "Storing default key-value data to \"",
+            "sqlite_key_value.db\".",
+        ],
+    );
     process_hit_purge(&r);
 }
 
@@ -64,7 +70,7 @@ fn the_redis_store_serves_misses_hits_and_purges() {
         .start();
     wait_for_log(
         &r,
-        &["Key-value store \"default\"", "Redis at redis://127.0.0.1"],
+        &["Storing default key-value data to Redis at 127.0.0.1:"],
     );
     process_hit_purge(&r);
     assert!(redis.dbsize() >= 1, "the entries live in Redis");

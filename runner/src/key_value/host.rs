@@ -6,6 +6,7 @@
 //! label nothing configures, `other(message)` when the backend fails.
 
 use super::{Store, Stores};
+use crate::telemetry::{Trace, spans};
 use std::collections::HashSet;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -41,6 +42,8 @@ pub struct KeyValueCtx {
     stores: Arc<Stores>,
     table: ResourceTable,
     open: usize,
+    /// The instance's span: each call is a `spin_key_value.*` span under it.
+    pub(crate) trace: Trace,
 }
 
 impl KeyValueCtx {
@@ -52,6 +55,7 @@ impl KeyValueCtx {
             stores,
             table: ResourceTable::new(),
             open: 0,
+            trace: Trace::off(),
         }
     }
 
@@ -94,6 +98,13 @@ impl HostStore for KeyValueCtx {
         &mut self,
         label: String,
     ) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+        // Spin's span has the label and the backend's summary ("unknown"
+        // for a label nothing configures), and marks no guest error.
+        let _span = self.trace.is_on().then(|| {
+            let backend = self.stores.get(&label).map(|s| s.summary());
+            let backend = backend.as_deref().unwrap_or("unknown");
+            spans::key_value(&self.trace, "open", Some((&label, backend)))
+        });
         // Spin checks the component's permission before the store exists,
         // so an unlisted label is access-denied whether configured or not.
         if !self.allowed.contains(&label) {
@@ -116,8 +127,9 @@ impl HostStore for KeyValueCtx {
         handle: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let span = spans::key_value(&self.trace, "get", None);
         let open = self.store(&handle)?;
-        Ok(guest_result(open, "get", open.store.get(&key).await))
+        Ok(guest_result(open, "get", open.store.get(&key).await, &span))
     }
 
     async fn set(
@@ -126,11 +138,13 @@ impl HostStore for KeyValueCtx {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let span = spans::key_value(&self.trace, "set", None);
         let open = self.store(&handle)?;
         Ok(guest_result(
             open,
             "set",
             open.store.set(&key, &value).await,
+            &span,
         ))
     }
 
@@ -139,8 +153,14 @@ impl HostStore for KeyValueCtx {
         handle: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let span = spans::key_value(&self.trace, "delete", None);
         let open = self.store(&handle)?;
-        Ok(guest_result(open, "delete", open.store.delete(&key).await))
+        Ok(guest_result(
+            open,
+            "delete",
+            open.store.delete(&key).await,
+            &span,
+        ))
     }
 
     async fn exists(
@@ -148,16 +168,28 @@ impl HostStore for KeyValueCtx {
         handle: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
+        let span = spans::key_value(&self.trace, "exists", None);
         let open = self.store(&handle)?;
-        Ok(guest_result(open, "exists", open.store.exists(&key).await))
+        Ok(guest_result(
+            open,
+            "exists",
+            open.store.exists(&key).await,
+            &span,
+        ))
     }
 
     async fn get_keys(
         &mut self,
         handle: Resource<OpenStore>,
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        let span = spans::key_value(&self.trace, "get_keys", None);
         let open = self.store(&handle)?;
-        Ok(guest_result(open, "get-keys", open.store.get_keys().await))
+        Ok(guest_result(
+            open,
+            "get-keys",
+            open.store.get_keys().await,
+            &span,
+        ))
     }
 
     async fn drop(&mut self, handle: Resource<OpenStore>) -> wasmtime::Result<()> {
@@ -168,11 +200,14 @@ impl HostStore for KeyValueCtx {
 }
 
 /// A backend failure becomes the guest's `other(message)`, logged here
-/// because the guest may swallow it (the cache answers `x-cache: bypass`).
+/// because the guest may swallow it (the cache answers `x-cache: bypass`),
+/// and marks the call's span as failed by the host, as Spin's
+/// `track_error_on_span` does.
 fn guest_result<T>(
     open: &OpenStore,
     operation: &str,
     result: Result<T, super::StoreError>,
+    span: &Trace,
 ) -> Result<T, Error> {
     result.map_err(|err| {
         eprintln!(
@@ -180,6 +215,8 @@ fn guest_result<T>(
             open.label,
             open.store.summary()
         );
-        Error::Other(err.to_string())
+        let error = Error::Other(err.to_string());
+        spans::key_value_failed(span, &format!("{error:?}"), false);
+        error
     })
 }

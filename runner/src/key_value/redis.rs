@@ -9,7 +9,6 @@
 //! an outage fail fast rather than wait out a long backoff.
 
 use super::{Store, StoreError};
-use crate::runtime_config::redact_url;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Client, RedisResult};
 use futures::future::BoxFuture;
@@ -61,10 +60,13 @@ impl RedisStore {
     /// A store for `url`. Validates the URL but does not connect: the runner
     /// starts even while Redis is down, and the first call connects.
     pub fn new(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let client = Client::open(url)?;
+        // Spin's summary (`key-value-redis` `summary`): the address only.
+        let summary = format!("Redis at {}", client.get_connection_info().addr());
         Ok(Self {
-            client: Client::open(url)?,
+            client,
             options,
-            summary: format!("Redis at {}", redact_url(url)),
+            summary,
             manager: OnceLock::new(),
         })
     }

@@ -291,8 +291,9 @@ impl Store for SqliteStore {
 
     fn summary(&self) -> String {
         match &self.pool.location {
-            SqliteLocation::File(path) => format!("SQLite at {path:?}"),
-            SqliteLocation::Memory => "SQLite in memory".to_owned(),
+            // Spin's words (`key-value-spin` `summary`).
+            SqliteLocation::File(path) => format!("\"{}\"", path.display()),
+            SqliteLocation::Memory => "a temporary in-memory store".to_owned(),
         }
     }
 }

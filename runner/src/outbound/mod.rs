@@ -31,6 +31,7 @@ use allowed::AllowList;
 // one label, as written, before exactly `spin.internal`), shared with the
 // Host-header check there.
 use crate::routing::service_chaining_target;
+use crate::telemetry::{Trace, spans};
 
 /// What happens to an outgoing request.
 #[derive(Debug, PartialEq, Eq)]
@@ -165,13 +166,15 @@ pub trait OutboundApp: Send + Sync + 'static {
     /// Whether an HTTP trigger runs component `id` (Spin chains only to
     /// those).
     fn is_chain_target(&self, id: &str) -> bool;
-    /// Runs a chained `request` in component `target`, `depth` hops deep;
-    /// its failures are the response, as an HTTP answer would be.
+    /// Runs a chained `request` in component `target`, `depth` hops deep,
+    /// its instance span under `trace` (the caller's client span); its
+    /// failures are the response, as an HTTP answer would be.
     fn chain(
         self: Arc<Self>,
         target: String,
         request: http::Request<WasiBody>,
         depth: u32,
+        trace: Trace,
     ) -> ChainFuture;
     /// Where requests allowed onto the network go.
     fn upstream(&self) -> &dyn Upstream;
@@ -244,6 +247,8 @@ pub struct OutboundHooks {
     /// The number of chained hops that led to this instance.
     pub(crate) depth: u32,
     pub(crate) trap: GuestTrap,
+    /// The instance's span: each request is a client span under it.
+    pub(crate) trace: Trace,
 }
 
 /// Longest chain of in-process calls before a request is refused: a
@@ -257,10 +262,14 @@ impl WasiHttpHooks for OutboundHooks {
 
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
+        // Spin's `spin_outbound_http.send_request` span, open until the
+        // response head arrives; its context goes out as `traceparent`
+        // once the request is allowed (chained or not).
+        let span = spans::outbound(&self.trace, &request);
         let allow_list = match self.component.allow_list(&*self.app) {
             Ok(list) => list,
             Err(e) => {
@@ -291,12 +300,31 @@ impl WasiHttpHooks for OutboundHooks {
                     );
                     return Box::new(async { Err(HttpError::LoopDetected) });
                 }
-                let chained = self.app.clone().chain(target, request, self.depth + 1);
+                span.inject(request.headers_mut());
+                let chained = self
+                    .app
+                    .clone()
+                    .chain(target, request, self.depth + 1, span.clone());
                 Box::new(async move {
+                    let response = chained.await;
+                    span.end();
                     Ok((
-                        chained.await,
+                        response,
                         Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
                     ))
+                })
+            }
+            Decision::Network if span.is_on() => {
+                span.inject(request.headers_mut());
+                spans::outbound_to_network(&span, &request);
+                let sent = Box::into_pin(self.app.upstream().send(request, options));
+                Box::new(async move {
+                    let result = sent.await;
+                    if let Ok((response, _)) = &result {
+                        spans::outbound_answered(&span, response);
+                    }
+                    span.end();
+                    result
                 })
             }
             Decision::Network => self.app.upstream().send(request, options),
@@ -346,7 +374,13 @@ mod tests {
         fn is_chain_target(&self, id: &str) -> bool {
             id == "cache"
         }
-        fn chain(self: Arc<Self>, _: String, _: http::Request<WasiBody>, _: u32) -> ChainFuture {
+        fn chain(
+            self: Arc<Self>,
+            _: String,
+            _: http::Request<WasiBody>,
+            _: u32,
+            _: Trace,
+        ) -> ChainFuture {
             Box::pin(async { crate::errors::empty_response(http::StatusCode::IM_A_TEAPOT) })
         }
         fn upstream(&self) -> &dyn Upstream {
@@ -378,6 +412,7 @@ mod tests {
             )),
             depth: 0,
             trap,
+            trace: Trace::off(),
         };
         let mut send =
             |uri: &str| Pin::from(hooks.send_request(get(uri), None, Box::new(async { Ok(()) })));

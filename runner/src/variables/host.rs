@@ -11,6 +11,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::{Resolver, VariableError};
+use crate::telemetry::{Trace, spans};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -31,6 +32,8 @@ pub struct VariablesCtx {
     pub component_id: String,
     /// The application's resolver, shared by all instances.
     pub resolver: Arc<Resolver>,
+    /// The instance's span: each `get` is a `spin_variables.get` under it.
+    pub trace: Trace,
 }
 
 impl VariablesCtx {
@@ -39,16 +42,20 @@ impl VariablesCtx {
         Self {
             component_id: component_id.into(),
             resolver,
+            trace: Trace::off(),
         }
     }
 }
 
 impl Host for VariablesCtx {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, GuestError>> {
-        Ok(self
-            .resolver
-            .get(&self.component_id, &name)
-            .map_err(to_guest_error))
+        let span = spans::variable(&self.trace, &name);
+        Ok(self.resolver.get(&self.component_id, &name).map_err(|err| {
+            let guest_fault = !matches!(err, VariableError::Provider(_));
+            let err = to_guest_error(err);
+            spans::variable_failed(&span, &err.to_string(), guest_fault);
+            err
+        }))
     }
 }
 
