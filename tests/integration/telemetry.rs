@@ -17,6 +17,7 @@ fn traced(collector: &Collector) -> App {
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint())
         .env("OTEL_BSP_SCHEDULE_DELAY", "50")
         .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
 }
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -487,6 +488,13 @@ fn spins_metrics_count_requests_and_instances_per_component() {
             assert!(router.sum.unwrap() > 0.0, "an instance grows its memory");
         }
     }
+    // Several exports later, none has failed (an export that waited out
+    // its 1 s timeout would be reported).
+    let exports = collector.exports();
+    eventually("three more exports", Duration::from_secs(10), || {
+        (collector.exports() >= exports + 3).then_some(())
+    });
+    assert!(!r.output().contains("telemetry:"), "{}", r.output());
 }
 
 /// `(component_id, value)` per data point of a counter.

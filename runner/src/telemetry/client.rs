@@ -1,5 +1,5 @@
-//! The exporters' HTTP client: one POST at a time on hyper (already in the
-//! runner through wasmtime-wasi-http), run on the runner's own tokio
+//! The exporters' HTTP client: one POST at a time through wasmtime-wasi-http's
+//! client (hyper, rustls; already in the runner), run on the runner's own tokio
 //! runtime, whoever polls it (the SDK's batch processors poll exports on
 //! their own threads). The SDK leaves the request deadline to the client:
 //! an export that takes longer than the OTLP timeout fails, so a collector
@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 
 /// Largest collector answer read back (the SDK's own clients' bound).
@@ -73,46 +72,27 @@ impl HttpClient for ExportClient {
 }
 
 /// One request on a fresh connection (an export every few seconds does not
-/// need a pool); `http` endpoints only.
+/// need a pool), through wasmtime-wasi-http's client, as the guests'
+/// requests go: `http` and `https` endpoints (webpki roots).
 async fn post(request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-    let uri = request.uri().clone();
-    if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
-        return Err(format!("{uri}: only http:// OTLP endpoints are supported").into());
-    }
-    let host = uri.host().ok_or("the OTLP endpoint has no host")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("cannot be reached ({e})"))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("cannot be reached ({e})"))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
     let (mut parts, body) = request.into_parts();
-    if !parts.headers.contains_key(http::header::HOST) {
-        let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host);
-        if let Ok(value) = http::HeaderValue::from_str(authority) {
-            parts.headers.insert(http::header::HOST, value);
-        }
+    if !parts.headers.contains_key(http::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(http::header::HOST, value);
     }
-    // An origin-form target, as HTTP/1.1 servers expect.
-    parts.uri = uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .parse()?;
-    let response = sender
-        .send_request(http::Request::from_parts(parts, Full::new(body)))
-        .await
-        .map_err(|e| format!("failed the export ({e})"))?;
+    let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
+    let (response, io) =
+        wasmtime_wasi_http::default_send_request(http::Request::from_parts(parts, body), None)
+            .await
+            .map_err(|e| format!("cannot be reached ({e})"))?;
     let (parts, body) = response.into_parts();
-    let body = Limited::new(body, MAX_RESPONSE_BYTES)
-        .collect()
-        .await
+    let (body, _) = tokio::join!(
+        Limited::new(body, MAX_RESPONSE_BYTES).collect(),
+        Box::pin(io)
+    );
+    let body = body
         .map_err(|e| format!("failed the export's answer ({e})"))?
         .to_bytes();
     Ok(Response::from_parts(parts, body))
