@@ -258,13 +258,6 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// The one span named `name` (fails if there is not exactly one).
-    pub fn one(&self, name: &str) -> &FoundSpan {
-        let found: Vec<_> = self.spans.iter().filter(|s| s.name() == name).collect();
-        assert_eq!(found.len(), 1, "spans named {name:?} in\n{}", self.render());
-        found[0]
-    }
-
     /// The spans whose parent is `parent`, in start order.
     pub fn children(&self, parent: &FoundSpan) -> Vec<&FoundSpan> {
         let mut children: Vec<_> = self
@@ -300,23 +293,36 @@ impl Trace {
         roots.sort_by_key(|s| s.span.start_time_unix_nano);
         let mut out = String::new();
         for root in roots {
-            self.render_into(root, 0, &mut out);
+            self.render_into(root, 0, &mut out, false);
         }
         out
     }
 
-    fn render_into(&self, span: &FoundSpan, depth: usize, out: &mut String) {
+    fn render_into(&self, span: &FoundSpan, depth: usize, out: &mut String, timed: bool) {
         let kind = span.kind().trim_start_matches("SPAN_KIND_");
-        out.push_str(&format!("{}{} ({kind})\n", "  ".repeat(depth), span.name()));
+        out.push_str(&format!("{}{} ({kind})", "  ".repeat(depth), span.name()));
+        if timed {
+            let micros = span
+                .span
+                .end_time_unix_nano
+                .saturating_sub(span.span.start_time_unix_nano)
+                / 1000;
+            out.push_str(&format!("  {:.2} ms", micros as f64 / 1000.0));
+        }
+        out.push('\n');
         for child in self.children(span) {
-            self.render_into(child, depth + 1, out);
+            self.render_into(child, depth + 1, out, timed);
         }
     }
 
-    /// The tree as names only (`name` per line, indented), for comparing
-    /// shapes.
-    pub fn shape(&self) -> Vec<String> {
-        self.render().lines().map(str::to_string).collect()
+    /// [`Trace::render`] with each span's duration, for a human.
+    pub fn render_timed(&self) -> String {
+        let ids: Vec<String> = self.spans.iter().map(FoundSpan::span_id).collect();
+        let mut out = String::new();
+        for root in self.spans.iter().filter(|s| !ids.contains(&s.parent_id())) {
+            self.render_into(root, 0, &mut out, true);
+        }
+        out
     }
 }
 

@@ -137,7 +137,14 @@ fn a_cache_miss_is_one_trace_with_spins_span_tree() {
 
     let first = collector.trace_of("/api/process");
     let trace = complete(&collector, &first.root().trace_id(), 21);
+    // With --nocapture, the tree as the README shows it.
+    println!("{}", trace.render_timed());
     assert_eq!(trace.render(), MISS_SHAPE);
+    assert_eq!(
+        collector.other_requests(),
+        Vec::<String>::new(),
+        "every export is a protobuf POST to /v1/traces or /v1/metrics"
+    );
 
     let server = trace.root();
     assert_eq!(server.scope, "spin");

@@ -82,7 +82,9 @@ async fn post(request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
     {
         parts.headers.insert(http::header::HOST, value);
     }
-    let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
+    let body = Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync();
     let (response, io) =
         wasmtime_wasi_http::default_send_request(http::Request::from_parts(parts, body), None)
             .await
