@@ -125,113 +125,14 @@ fn validate_allowed_hosts(m: &Manifest, hosts: &[String]) -> anyhow::Result<()> 
 }
 
 /// Whether `url` is an `allowed_outbound_hosts` entry Spin accepts (its
-/// `AllowedHostConfig::parse`): `scheme://host[:port]`, the scheme
+/// `AllowedHostConfig::parse`, which the runner's one parser in
+/// `outbound::allowed` follows): `scheme://host[:port]`, the scheme
 /// alphabetic or `*`, the host `*`, `*.domain`, `self`, an IP network, or a
 /// name valid for a URL (so "invalid host" is refused, as an invalid
 /// international domain name); the port a number, a range `a..b`, `*`, or
 /// omitted for a scheme with a well-known port. The messages are Spin's.
 pub fn parse_allowed_host(url: &str) -> anyhow::Result<()> {
-    let url = url.trim();
-    let Some((scheme, rest)) = url.split_once("://") else {
-        match url {
-            "*" | ":" | "" | "?" => bail!(
-                "{url:?} is not an allowed outbound host format.\nHosts must be in the form <scheme>://<host>[:<port>], with '*' wildcards allowed for each.\nIf you intended to allow all outbound networking, you can use '*://*:*' - this will obviate all network sandboxing."
-            ),
-            _ => bail!("{url:?} does not contain a scheme (e.g., 'http://' or '*://')"),
-        }
-    };
-    let (host, rest) = rest.rsplit_once(':').unwrap_or((rest, ""));
-    let port = match rest.split_once('/') {
-        Some((port, path)) => {
-            if !path.is_empty() {
-                bail!("{url:?} has a path but is not allowed to");
-            }
-            port
-        }
-        None => rest,
-    };
-    check_port(port, scheme).with_context(|| format!("Invalid allowed host port {port:?}"))?;
-    check_scheme(scheme).with_context(|| format!("Invalid allowed host scheme {scheme:?}"))?;
-    check_host(host).with_context(|| format!("Invalid allowed host {host:?}"))?;
-    Ok(())
-}
-
-fn check_scheme(scheme: &str) -> anyhow::Result<()> {
-    if scheme == "*" {
-        return Ok(());
-    }
-    if scheme.starts_with('{') {
-        bail!("scheme lists are not supported");
-    }
-    if scheme.chars().any(|c| !c.is_alphabetic()) {
-        bail!("only alphabetic characters are allowed");
-    }
-    Ok(())
-}
-
-fn check_host(host: &str) -> anyhow::Result<()> {
-    let host = host.trim();
-    if host == "*" || host == "self" || host == "self.alt" {
-        return Ok(());
-    }
-    if host.starts_with('{') {
-        bail!("host lists are not yet supported");
-    }
-    if is_ip_network(host) {
-        return Ok(());
-    }
-    let host = host.trim_end_matches('/');
-    if host.contains('/') {
-        bail!("must not include a path");
-    }
-    if let Some(domain) = host.strip_prefix("*.") {
-        if domain.contains('*') {
-            bail!("wildcards are allowed only as prefixes");
-        }
-        return Ok(());
-    }
-    if host.contains('*') {
-        bail!("wildcards are allowed only as subdomains");
-    }
-    url::Host::parse(host)?;
-    Ok(())
-}
-
-/// `10.0.0.0/8`, `::1/128`, or a bare address (a network of one).
-fn is_ip_network(host: &str) -> bool {
-    let (addr, prefix) = host.split_once('/').unwrap_or((host, ""));
-    let Ok(addr) = addr.parse::<std::net::IpAddr>() else {
-        return false;
-    };
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    prefix.is_empty() || prefix.parse::<u8>().is_ok_and(|p| p <= max)
-}
-
-fn check_port(port: &str, scheme: &str) -> anyhow::Result<()> {
-    if port.is_empty() {
-        if crate::outbound::allowed::well_known_port(scheme).is_none() {
-            bail!(
-                "no port was provided and the scheme {scheme:?} does not have a known default port number"
-            );
-        }
-        return Ok(());
-    }
-    if port == "*" {
-        return Ok(());
-    }
-    if port.starts_with('{') {
-        bail!("port lists are not yet supported");
-    }
-    if let Some((start, end)) = port.split_once("..") {
-        start
-            .parse::<u16>()
-            .and(end.parse::<u16>())
-            .with_context(|| format!("port range {port:?} contains non-number"))?;
-        return Ok(());
-    }
-    port.parse::<u16>()
-        .with_context(|| format!("port {port:?} is not a number"))?;
-    Ok(())
+    crate::outbound::allowed::AllowedHost::parse(url).map(|_| ())
 }
 
 /// Spin's HTTP trigger settings (`spin_http::config::HttpTriggerConfig`).

@@ -1,18 +1,38 @@
-//! `allowed_outbound_hosts` entries and the check of a URL against them (pure).
+//! `allowed_outbound_hosts` entries and the check of a destination against
+//! them (pure): the ONE parser and matcher, used by the loader's check, by
+//! outgoing HTTP and by `wasi:sockets`.
 //!
-//! Spin's rules (spinframework/spin, outbound-networking `config.rs`):
-//! an entry is `scheme://host[:port]`; the scheme is required (`*` for any);
-//! the host is a name, `*` (any), or `*.example.com` (any subdomain); the
-//! port is a number, a range `a..b` (end exclusive), or `*`; without a port,
-//! the scheme's well-known port is meant, and `*://` needs an explicit port.
-//! A path is an error. `{{ variable }}` templates are resolved by the caller
-//! before parsing (Spin resolves them at the first outbound request).
+//! Spin's rules and words (spinframework/spin v4.0.2,
+//! `crates/outbound-networking-config/src/allowed_hosts.rs`,
+//! `AllowedHostConfig::parse` and `allows`):
+//! - an entry is `scheme://host[:port]`; the scheme is alphabetic, as
+//!   written (`HTTP://` never matches, since a URL's scheme is lowercase),
+//!   or `*` for any;
+//! - the host is `*` (any), `*.domain` (any name ending in `.domain`, as
+//!   written), `self`/`self.alt` (the app itself: no network destination
+//!   matches it), an IP network `10.0.0.0/8` (host bits truncated, as
+//!   `ip_network`'s `from_str_truncate`; it matches addresses of its family
+//!   only, never a name), or a name or address as a URL parses it (names
+//!   lowercased, `127.1` is `127.0.0.1`);
+//! - the port is a number, a range `a..b` (end exclusive; `a >= b` allows
+//!   nothing), `*`, or omitted for a scheme with a well-known port;
+//! - a path is an error, a trailing `/` is not.
+//!
+//! A destination is `scheme`, host and port: `http`/`https` for outgoing
+//! HTTP, `tcp`/`udp` for sockets (Spin checks `tcp://<ip>:<port>`), so an
+//! `http://` entry never allows a socket, and `*://` allows both.
+//! `{{ variable }}` templates are resolved by the caller before parsing.
 
-use std::ops::RangeInclusive;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+
+use anyhow::{Context, bail};
+use url::Host;
 
 /// One parsed `allowed_outbound_hosts` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedHost {
+    /// `None` for `*`.
     scheme: Option<String>,
     host: HostPattern,
     port: PortPattern,
@@ -21,124 +41,222 @@ pub struct AllowedHost {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostPattern {
     Any,
-    /// `*.example.com`: stored as `.example.com`.
+    /// `*.example.com`: stored as `.example.com`, as written.
     AnySubdomain(String),
-    Exact(String),
+    /// `self` or `self.alt`: only a relative request, which the runner does
+    /// not make, so it matches no destination.
+    ToSelf,
+    Literal(Host),
+    Network(IpNetwork),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PortPattern {
     Any,
-    Ports(RangeInclusive<u16>),
+    Port(u16),
+    Range(Range<u16>),
+}
+
+/// An IP network, its address truncated to the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IpNetwork {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    /// `addr/prefix`, as `ip_network::IpNetwork::from_str_truncate`: the
+    /// address as std parses it, a `u8` prefix no longer than the family's.
+    fn parse(s: &str) -> Option<Self> {
+        let (addr, prefix) = s.split_once('/')?;
+        let addr: IpAddr = addr.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok()?;
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > bits {
+            return None;
+        }
+        let addr = match addr {
+            IpAddr::V4(a) => IpAddr::V4((u32::from(a) & mask32(prefix)).into()),
+            IpAddr::V6(a) => IpAddr::V6((u128::from(a) & mask128(prefix)).into()),
+        };
+        Some(Self { addr, prefix })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                u32::from(ip) & mask32(self.prefix) == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                u128::from(ip) & mask128(self.prefix) == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn mask32(prefix: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
+}
+
+fn mask128(prefix: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0)
 }
 
 /// The well-known port of a scheme, as Spin knows them.
 pub fn well_known_port(scheme: &str) -> Option<u16> {
     match scheme {
+        "postgres" => Some(5432),
+        "mysql" => Some(3306),
+        "redis" => Some(6379),
+        "mqtt" => Some(1883),
         "http" => Some(80),
         "https" => Some(443),
-        "redis" => Some(6379),
-        "mysql" => Some(3306),
-        "postgres" => Some(5432),
-        "mqtt" => Some(1883),
         _ => None,
     }
 }
 
 impl AllowedHost {
-    /// Parses one entry; the error names the entry and the fix.
-    pub fn parse(entry: &str) -> Result<Self, String> {
-        let entry = entry.trim();
-        let Some((scheme, rest)) = entry.split_once("://") else {
-            return Err(format!(
-                "{entry:?} does not contain a scheme: write it as `scheme://host[:port]`, e.g. \"https://{entry}\" (or \"*://{entry}:*\" for any scheme)"
-            ));
-        };
-        if scheme.is_empty() {
-            return Err(format!("{entry:?} has an empty scheme"));
-        }
-        let scheme = (scheme != "*").then(|| scheme.to_ascii_lowercase());
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if !path.is_empty() && path != "/" {
-            return Err(format!(
-                "{entry:?} has a path: allowed_outbound_hosts takes `scheme://host[:port]` only; remove {path:?}"
-            ));
-        }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
-            _ => (authority, None),
-        };
-        if host.is_empty() {
-            return Err(format!("{entry:?} has no host"));
-        }
-        let host = host.to_ascii_lowercase();
-        let host = if host == "*" {
-            HostPattern::Any
-        } else if let Some(domain) = host.strip_prefix("*.") {
-            if domain.is_empty() || domain.contains('*') {
-                return Err(format!("{entry:?}: a wildcard host is `*` or `*.domain`"));
+    /// Parses one entry as Spin does; the errors are Spin's.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let url = url.trim();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            match url {
+                "*" | ":" | "" | "?" => bail!(
+                    "{url:?} is not an allowed outbound host format.\nHosts must be in the form <scheme>://<host>[:<port>], with '*' wildcards allowed for each.\nIf you intended to allow all outbound networking, you can use '*://*:*' - this will obviate all network sandboxing."
+                ),
+                _ => bail!("{url:?} does not contain a scheme (e.g., 'http://' or '*://')"),
             }
-            HostPattern::AnySubdomain(format!(".{domain}"))
-        } else if host.contains('*') {
-            return Err(format!("{entry:?}: a wildcard host is `*` or `*.domain`"));
-        } else {
-            HostPattern::Exact(host)
         };
-        let port = match port {
-            Some("*") => PortPattern::Any,
-            Some(p) => PortPattern::Ports(parse_port(entry, p)?),
-            None => {
-                let Some(scheme) = scheme.as_deref() else {
-                    return Err(format!(
-                        "{entry:?} does not contain a port: with `*://` give one, e.g. \"{entry}:*\""
-                    ));
-                };
-                match well_known_port(scheme) {
-                    Some(p) => PortPattern::Ports(p..=p),
-                    None => {
-                        return Err(format!(
-                            "{entry:?} does not contain a port and `{scheme}` has no well-known port; add `:port`"
-                        ));
-                    }
+        let (host, rest) = rest.rsplit_once(':').unwrap_or((rest, ""));
+        let port = match rest.split_once('/') {
+            Some((port, path)) => {
+                if !path.is_empty() {
+                    bail!("{url:?} has a path but is not allowed to");
                 }
+                port
             }
+            None => rest,
         };
+        let port = PortPattern::parse(port, scheme)
+            .with_context(|| format!("Invalid allowed host port {port:?}"))?;
+        let scheme = parse_scheme(scheme)
+            .with_context(|| format!("Invalid allowed host scheme {scheme:?}"))?;
+        let host =
+            HostPattern::parse(host).with_context(|| format!("Invalid allowed host {host:?}"))?;
         Ok(Self { scheme, host, port })
     }
 
-    /// Whether a request to `scheme://host:port` is allowed by this entry.
-    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == scheme);
-        let host = host.to_ascii_lowercase();
-        let host_ok = match &self.host {
-            HostPattern::Any => true,
-            HostPattern::AnySubdomain(suffix) => host.ends_with(suffix.as_str()),
-            HostPattern::Exact(h) => *h == host,
-        };
-        let port_ok = match &self.port {
-            PortPattern::Any => true,
-            PortPattern::Ports(range) => range.contains(&port),
-        };
-        scheme_ok && host_ok && port_ok
+    /// Whether this entry allows `scheme://host[:port]` (`port` as the URL
+    /// gives it; none means the scheme's well-known port).
+    pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+        Host::parse(host).is_ok_and(|host| self.allows_host(scheme, &host, port))
+    }
+
+    fn allows_host(&self, scheme: &str, host: &Host, port: Option<u16>) -> bool {
+        self.scheme.as_deref().is_none_or(|s| s == scheme)
+            && self.host.allows(host)
+            && self.port.allows(port, scheme)
     }
 }
 
-/// A port, or a range `a..b` (end exclusive, as Spin writes it).
-fn parse_port(entry: &str, p: &str) -> Result<RangeInclusive<u16>, String> {
-    let bad = || format!("{entry:?}: port {p:?} is not a number, a range `a..b` or `*`");
-    if let Some((a, b)) = p.split_once("..") {
-        let a: u16 = a.parse().map_err(|_| bad())?;
-        let b: u16 = b.parse().map_err(|_| bad())?;
-        if a >= b {
-            return Err(bad());
+fn parse_scheme(scheme: &str) -> anyhow::Result<Option<String>> {
+    if scheme == "*" {
+        return Ok(None);
+    }
+    if scheme.starts_with('{') {
+        bail!("scheme lists are not supported");
+    }
+    if scheme.chars().any(|c| !c.is_alphabetic()) {
+        bail!("only alphabetic characters are allowed");
+    }
+    Ok(Some(scheme.to_string()))
+}
+
+impl HostPattern {
+    fn parse(host: &str) -> anyhow::Result<Self> {
+        let host = host.trim();
+        if host == "*" {
+            return Ok(Self::Any);
         }
-        Ok(a..=b - 1)
-    } else {
-        let p: u16 = p.parse().map_err(|_| bad())?;
-        Ok(p..=p)
+        if host == "self" || host == "self.alt" {
+            return Ok(Self::ToSelf);
+        }
+        if host.starts_with('{') {
+            bail!("host lists are not yet supported");
+        }
+        if let Some(net) = IpNetwork::parse(host) {
+            return Ok(Self::Network(net));
+        }
+        let host = host.trim_end_matches('/');
+        if host.contains('/') {
+            bail!("must not include a path");
+        }
+        if let Some(domain) = host.strip_prefix("*.") {
+            if domain.contains('*') {
+                bail!("wildcards are allowed only as prefixes");
+            }
+            return Ok(Self::AnySubdomain(format!(".{domain}")));
+        }
+        if host.contains('*') {
+            bail!("wildcards are allowed only as subdomains");
+        }
+        Ok(Self::Literal(Host::parse(host)?))
+    }
+
+    /// `host` as a URL parses it (Spin parses the destination's host with
+    /// `url::Host::parse`; one that does not parse is allowed by nothing).
+    fn allows(&self, host: &Host) -> bool {
+        match (self, host) {
+            (Self::Any, _) => true,
+            (Self::AnySubdomain(suffix), Host::Domain(domain)) => domain.ends_with(suffix.as_str()),
+            (Self::Literal(literal), host) => host == literal,
+            (Self::Network(net), Host::Ipv4(ip)) => net.contains((*ip).into()),
+            (Self::Network(net), Host::Ipv6(ip)) => net.contains((*ip).into()),
+            (Self::AnySubdomain(_), _)
+            | (Self::Network(_), Host::Domain(_))
+            | (Self::ToSelf, _) => false,
+        }
+    }
+}
+
+impl PortPattern {
+    fn parse(port: &str, scheme: &str) -> anyhow::Result<Self> {
+        if port.is_empty() {
+            return well_known_port(scheme).map(Self::Port).with_context(|| {
+                format!(
+                    "no port was provided and the scheme {scheme:?} does not have a known default port number"
+                )
+            });
+        }
+        if port == "*" {
+            return Ok(Self::Any);
+        }
+        if port.starts_with('{') {
+            bail!("port lists are not yet supported");
+        }
+        if let Some((start, end)) = port.split_once("..") {
+            let number = |p: &str| {
+                p.parse::<u16>()
+                    .with_context(|| format!("port range {port:?} contains non-number"))
+            };
+            return Ok(Self::Range(number(start)?..number(end)?));
+        }
+        let port = port
+            .parse()
+            .with_context(|| format!("port {port:?} is not a number"))?;
+        Ok(Self::Port(port))
+    }
+
+    fn allows(&self, port: Option<u16>, scheme: &str) -> bool {
+        let Some(port) = port.or_else(|| well_known_port(scheme)) else {
+            return matches!(self, Self::Any);
+        };
+        match self {
+            Self::Any => true,
+            Self::Port(p) => *p == port,
+            Self::Range(r) => r.contains(&port),
+        }
     }
 }
 
@@ -147,20 +265,46 @@ fn parse_port(entry: &str, p: &str) -> Result<RangeInclusive<u16>, String> {
 pub struct AllowList(Vec<AllowedHost>);
 
 impl AllowList {
-    /// Parses every entry (already template-resolved); entries that resolve
-    /// to the empty string (an unset `{{ upstream_origin }}`) allow nothing.
-    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+    /// Parses every entry (already template-resolved). As on Spin, one bad
+    /// entry (an empty one included: a template that resolved to "") fails
+    /// the whole list, and a list that fails allows nothing.
+    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> anyhow::Result<Self> {
+        let entries: Vec<&str> = entries.into_iter().collect();
+        if entries == ["insecure:allow-all"] {
+            bail!(
+                "'insecure:allow-all' is not allowed - use '*://*:*' instead if you really want to allow all outbound traffic'"
+            );
+        }
         entries
             .into_iter()
-            .filter(|e| !e.trim().is_empty())
             .map(AllowedHost::parse)
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<anyhow::Result<Vec<_>>>()
             .map(AllowList)
     }
 
-    /// Whether any entry allows `scheme://host:port`.
-    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        self.0.iter().any(|h| h.allows(scheme, host, port))
+    /// Whether any entry allows `scheme://host[:port]`.
+    pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+        let Ok(host) = Host::parse(host) else {
+            return false;
+        };
+        self.0.iter().any(|h| h.allows_host(scheme, &host, port))
+    }
+
+    /// Whether any entry allows a socket to `addr` with `scheme` (`tcp` or
+    /// `udp`): Spin checks `addr.to_string()` as `scheme://<addr>`, so an
+    /// IPv6 address with a zone (`[fe80::1%2]:80`), which is no URL host,
+    /// is never allowed.
+    pub fn allows_socket(&self, scheme: &str, addr: SocketAddr) -> bool {
+        if let SocketAddr::V6(v6) = addr
+            && v6.scope_id() != 0
+        {
+            return false;
+        }
+        let host = match addr.ip() {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        self.allows(scheme, &host, Some(addr.port()))
     }
 
     /// Spin's `expand_wildcard_service_chaining`: an entry whose host is
@@ -181,7 +325,7 @@ impl AllowList {
                 HostPattern::AnySubdomain(s) if *s == suffix => ids
                     .iter()
                     .map(|id| AllowedHost {
-                        host: HostPattern::Exact(format!("{id}{suffix}")),
+                        host: HostPattern::Literal(Host::Domain(format!("{id}{suffix}"))),
                         ..entry.clone()
                     })
                     .collect::<Vec<_>>(),
@@ -199,7 +343,13 @@ mod tests {
     fn allows(entry: &str, scheme: &str, host: &str, port: u16) -> bool {
         AllowedHost::parse(entry)
             .unwrap()
-            .allows(scheme, host, port)
+            .allows(scheme, host, Some(port))
+    }
+
+    fn socket(entries: &[&str], scheme: &str, addr: &str) -> bool {
+        AllowList::parse(entries.iter().copied())
+            .unwrap()
+            .allows_socket(scheme, addr.parse().unwrap())
     }
 
     #[test]
@@ -223,16 +373,29 @@ mod tests {
             8443
         ));
         assert!(!allows("https://api.example.com", "https", "evil.com", 443));
+        let entry = AllowedHost::parse("https://api.example.com").unwrap();
+        assert!(entry.allows("https", "api.example.com", None));
     }
 
     #[test]
-    fn hosts_compare_case_insensitively() {
+    fn names_compare_as_a_url_parses_them_but_schemes_and_wildcards_as_written() {
         assert!(allows(
             "https://API.example.com",
             "https",
             "api.EXAMPLE.com",
             443
         ));
+        assert!(allows("http://127.1:80", "http", "127.0.0.1", 80));
+        // Spin keeps the scheme and a wildcard's domain as written, and a
+        // URL's are lowercase: these allow nothing.
+        assert!(!allows(
+            "HTTP://api.example.com:80",
+            "http",
+            "api.example.com",
+            80
+        ));
+        assert!(AllowedHost::parse("HTTP://api.example.com").is_err());
+        assert!(!allows("http://*.EXAMPLE.com", "http", "a.example.com", 80));
     }
 
     #[test]
@@ -247,9 +410,11 @@ mod tests {
     }
 
     #[test]
-    fn port_ranges_exclude_their_end() {
+    fn port_ranges_exclude_their_end_and_an_empty_range_allows_nothing() {
         assert!(allows("http://h:8000..8002", "http", "h", 8001));
         assert!(!allows("http://h:8000..8002", "http", "h", 8002));
+        assert!(!allows("http://h:8002..8000", "http", "h", 8001));
+        assert!(!allows("http://h:8000..8000", "http", "h", 8000));
     }
 
     #[test]
@@ -269,19 +434,76 @@ mod tests {
         assert!(allows("*://*:*", "https", "anything", 1));
         assert!(allows("*://h:*", "redis", "h", 6379));
         assert!(allows("http://*:*", "http", "x", 9));
+        // A name wildcard matches names only.
+        assert!(!allows("http://*.0.0.1:80", "http", "127.0.0.1", 80));
+    }
+
+    #[test]
+    fn self_matches_no_network_destination() {
+        assert!(!allows("http://self", "http", "self", 80));
+        assert!(!allows("http://self.alt", "http", "self.alt", 80));
     }
 
     #[test]
     fn malformed_entries_are_errors_that_say_why() {
-        let e = AllowedHost::parse("api.example.com").unwrap_err();
-        assert!(e.contains("scheme"), "{e}");
-        let e = AllowedHost::parse("https://api.example.com/data").unwrap_err();
-        assert!(e.contains("path"), "{e}");
-        let e = AllowedHost::parse("*://api.example.com").unwrap_err();
-        assert!(e.contains("port"), "{e}");
-        let e = AllowedHost::parse("http://h:eighty").unwrap_err();
-        assert!(e.contains("port"), "{e}");
-        assert!(AllowedHost::parse("http://a*b.com").is_err());
+        let e = |entry: &str| format!("{:#}", AllowedHost::parse(entry).unwrap_err());
+        assert!(e("api.example.com").contains("does not contain a scheme"));
+        assert!(e("").contains("is not an allowed outbound host format"));
+        assert!(e("https://api.example.com/data").contains("must not include a path"));
+        assert!(e("https://api.example.com:443/data").contains("has a path"));
+        assert!(e("*://api.example.com").contains("does not have a known default port"));
+        assert!(e("tcp://127.0.0.1").contains("does not have a known default port"));
+        assert!(e("http://h:eighty").contains("is not a number"));
+        assert!(e("http://h:1..x").contains("contains non-number"));
+        assert!(e("h2c://h:80").contains("only alphabetic characters"));
+        assert!(e("http://a*b.com").contains("wildcards are allowed only as subdomains"));
+        assert!(e("http://*.a*.com").contains("wildcards are allowed only as prefixes"));
+        assert!(e("http://invalid host").contains("invalid international domain name"));
+        assert!(e("http://[::1]").contains("Invalid allowed host port"));
+        assert!(e("tcp://10.0.0.0/33:80").contains("must not include a path"));
+    }
+
+    #[test]
+    fn a_tcp_entry_allows_its_address_and_port_only() {
+        let list = ["tcp://127.0.0.1:5000"];
+        assert!(socket(&list, "tcp", "127.0.0.1:5000"));
+        assert!(!socket(&list, "tcp", "127.0.0.1:5001"));
+        assert!(!socket(&list, "tcp", "127.0.0.2:5000"));
+        assert!(!socket(&list, "udp", "127.0.0.1:5000"));
+        // IPv4-mapped IPv6 is another address, as a URL host.
+        assert!(!socket(&list, "tcp", "[::ffff:127.0.0.1]:5000"));
+    }
+
+    #[test]
+    fn an_http_entry_allows_no_socket_and_a_scheme_wildcard_allows_both() {
+        assert!(!socket(&["http://127.0.0.1:5000"], "tcp", "127.0.0.1:5000"));
+        assert!(socket(&["*://127.0.0.1:5000"], "tcp", "127.0.0.1:5000"));
+        assert!(socket(&["*://127.0.0.1:5000"], "udp", "127.0.0.1:5000"));
+        assert!(socket(&["*://*:*"], "tcp", "[::1]:1"));
+        // A name never matches an address: there is no lookup.
+        assert!(!socket(&["tcp://localhost:5000"], "tcp", "127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn ip_networks_match_their_addresses_of_the_same_family() {
+        let list = [
+            "tcp://10.0.0.0/8:80",
+            "*://127.0.0.1/24:63551",
+            "tcp://fd00::/8:*",
+        ];
+        assert!(socket(&list, "tcp", "10.1.2.3:80"));
+        assert!(!socket(&list, "tcp", "11.0.0.1:80"));
+        assert!(!socket(&list, "tcp", "10.1.2.3:81"));
+        // Host bits are truncated: 127.0.0.1/24 is 127.0.0.0/24.
+        assert!(socket(&list, "tcp", "127.0.0.254:63551"));
+        assert!(socket(&list, "tcp", "[fd12::1]:9"));
+        assert!(!socket(&list, "tcp", "[fe80::1]:9"));
+        // A zoned address is no URL host: never allowed.
+        assert!(!socket(&["*://*:*"], "tcp", "[fe80::1%2]:9"));
+        assert!(socket(&["tcp://0.0.0.0/0:*"], "tcp", "192.0.2.1:9"));
+        assert!(!socket(&["tcp://0.0.0.0/0:*"], "tcp", "[::1]:9"));
+        // A network never matches a name.
+        assert!(!allows("http://127.0.0.0/8:80", "http", "localhost", 80));
     }
 
     #[test]
@@ -289,12 +511,12 @@ mod tests {
         let list = AllowList::parse(["http://*.spin.internal", "https://*.example.com"])
             .unwrap()
             .expand_service_chaining(["cache", "processor"]);
-        assert!(list.allows("http", "cache.spin.internal", 80));
-        assert!(list.allows("http", "processor.spin.internal", 80));
-        assert!(!list.allows("http", "nope.spin.internal", 80));
-        assert!(!list.allows("http", "a.cache.spin.internal", 80));
-        assert!(!list.allows("https", "cache.spin.internal", 443));
-        assert!(list.allows("https", "a.b.example.com", 443));
+        assert!(list.allows("http", "cache.spin.internal", None));
+        assert!(list.allows("http", "processor.spin.internal", Some(80)));
+        assert!(!list.allows("http", "nope.spin.internal", None));
+        assert!(!list.allows("http", "a.cache.spin.internal", None));
+        assert!(!list.allows("https", "cache.spin.internal", None));
+        assert!(list.allows("https", "a.b.example.com", None));
     }
 
     #[test]
@@ -302,17 +524,18 @@ mod tests {
         let list = AllowList::parse(["*://*:*"])
             .unwrap()
             .expand_service_chaining(["cache"]);
-        assert!(list.allows("http", "nope.spin.internal", 80));
+        assert!(list.allows("http", "nope.spin.internal", None));
         let list = AllowList::parse(["http://*.internal"])
             .unwrap()
             .expand_service_chaining(["cache"]);
-        assert!(list.allows("http", "a.b.spin.internal", 80));
+        assert!(list.allows("http", "a.b.spin.internal", None));
     }
 
     #[test]
-    fn an_empty_entry_allows_nothing() {
-        let list = AllowList::parse([""]).unwrap();
-        assert!(!list.allows("https", "api.example.com", 443));
+    fn an_empty_entry_fails_the_whole_list_as_on_spin() {
+        assert!(AllowList::parse(["https://api.example.com", ""]).is_err());
+        assert!(AllowList::parse(["insecure:allow-all"]).is_err());
+        assert!(AllowList::parse([]).unwrap().0.is_empty());
     }
 
     #[test]
@@ -322,9 +545,9 @@ mod tests {
             "http://processor.spin.internal",
         ])
         .unwrap();
-        assert!(list.allows("http", "cache.spin.internal", 80));
-        assert!(list.allows("http", "processor.spin.internal", 80));
-        assert!(!list.allows("http", "router.spin.internal", 80));
-        assert!(!list.allows("https", "cache.spin.internal", 443));
+        assert!(list.allows("http", "cache.spin.internal", None));
+        assert!(list.allows("http", "processor.spin.internal", None));
+        assert!(!list.allows("http", "router.spin.internal", None));
+        assert!(!list.allows("https", "cache.spin.internal", None));
     }
 }

@@ -55,7 +55,7 @@ pub enum Decision {
 /// the host as written).
 pub fn decide(
     uri: &http::Uri,
-    allows: impl Fn(&str, &str, u16) -> bool,
+    allows: impl Fn(&str, &str, Option<u16>) -> bool,
     is_chain_target: impl Fn(&str) -> bool,
 ) -> Decision {
     let Some(scheme) = uri.scheme_str() else {
@@ -65,13 +65,14 @@ pub fn decide(
         return Decision::Denied(format!("{uri} has no host"));
     };
     let host = raw_host.to_ascii_lowercase();
-    let Some(port) = uri.port_u16().or_else(|| allowed::well_known_port(scheme)) else {
-        return Decision::Denied(format!("{uri} has no port"));
-    };
-    if !allows(scheme, &host, port) {
+    if !allows(scheme, &host, uri.port_u16()) {
+        let authority = match uri.port_u16().or_else(|| allowed::well_known_port(scheme)) {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
         return Decision::Denied(format!(
-            "A component tried to make an HTTP request to the non-allowed host '{scheme}://{host}:{port}'. \
-             To allow it, add \"{scheme}://{host}:{port}\" to the component's `allowed_outbound_hosts` in spin.toml"
+            "A component tried to make an HTTP request to the non-allowed host '{scheme}://{authority}'. \
+             To allow it, add \"{scheme}://{authority}\" to the component's `allowed_outbound_hosts` in spin.toml"
         ));
     }
     if let Some(id) = service_chaining_target(raw_host) {
@@ -213,7 +214,7 @@ impl ComponentOutbound {
                     .map_err(|e| format!("allowed_outbound_hosts: {e}"))?;
                 AllowList::parse(resolved.iter().map(String::as_str))
                     .map(|list| Arc::new(list.expand_service_chaining(app.component_ids())))
-                    .map_err(|e| format!("allowed_outbound_hosts: {e}"))
+                    .map_err(|e| format!("allowed_outbound_hosts: {e:#}"))
             })
             .clone()
     }
@@ -549,10 +550,34 @@ mod tests {
             decide_for(&[], "http://cache.spin.internal/"),
             Decision::Denied(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_list_with_an_entry_that_does_not_parse_denies_everything_as_on_spin() {
+        // A template that resolved to "" fails the whole list on Spin.
+        let app = Arc::new(FakeApp {
+            sent: Default::default(),
+        });
+        let (trap, _trapped) = GuestTrap::new();
+        let mut hooks = OutboundHooks {
+            app: app.clone(),
+            component: Arc::new(ComponentOutbound::new(
+                "caller",
+                vec!["https://api.example.com".into(), "".into()],
+            )),
+            depth: 0,
+            trap,
+        };
+        let sent = hooks.send_request(
+            get("https://api.example.com/"),
+            None,
+            Box::new(async { Ok(()) }),
+        );
         assert!(matches!(
-            decide_for(&[""], "https://api.example.com/"),
-            Decision::Denied(_)
+            Pin::from(sent).await,
+            Err(HttpError::HttpRequestDenied)
         ));
+        assert_eq!(app.sent.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]
