@@ -27,6 +27,7 @@ use crate::manifest::LoadedManifest;
 use crate::outbound::{
     ChainFuture, ComponentOutbound, GuestTrap, OutboundApp, OutboundHooks, Upstream,
 };
+use crate::sockets::{SocketPolicy, SpinSockets};
 use crate::state::{HostState, InstanceLimits, Usage};
 use crate::telemetry::{Telemetry, Trace, spans};
 use crate::variables::Resolver;
@@ -108,6 +109,7 @@ impl App {
         let engine = crate::engine::new_engine()?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).anyhow()?;
+        crate::sockets::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).anyhow()?;
         crate::key_value::host::add_to_linker(&mut linker, |s: &mut HostState| &mut s.key_value)?;
         crate::variables::host::add_to_linker(&mut linker, |s: &mut HostState| &mut s.variables)?;
@@ -186,6 +188,7 @@ impl App {
             .envs(&component.environment)
             .stdout(InstanceOutput(component.stdout.clone()))
             .stderr(InstanceOutput(component.stderr.clone()))
+            .spin_sockets(SocketPolicy::new(self.clone(), component.outbound.clone()))
             .build();
         let (trap, trapped) = GuestTrap::new();
         let mut key_value =

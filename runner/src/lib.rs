@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod routing;
 pub mod runtime_config;
 pub mod server;
+pub mod sockets;
 pub mod state;
 pub mod telemetry;
 pub mod variables;

@@ -20,5 +20,6 @@ mod process;
 mod readme;
 mod replicas;
 mod runner;
+mod sockets;
 mod telemetry;
 mod upstream;

@@ -14,6 +14,14 @@
 //! - `GET /print`                   → writes a line to stdout and stderr
 //! - `POST /echo`                   → the request body
 //! - `GET /sleep?ms=<n>`            → 200 `slept` after n milliseconds (a monotonic-clock wait)
+//! - `GET /tcp?addr=<ip:port>&msg=<m>` → connects with wasi:sockets, writes m, answers 200 with
+//!   what it reads back (m's length), or 500 `<call>: <error>` (`start-connect: access-denied (error 1)`)
+//! - `GET /tcp-bind?addr=<ip:port>` → binds a TCP socket: 200 `bound`, or 500 `<call>: <error>`
+//! - `GET /udp?bind=<ip:port>&addr=<ip:port>&msg=<m>` → binds, sends m to addr, answers 200 with
+//!   the first datagram back, or 500 `<step>: <error>`
+//! - `GET /resolve?name=<n>`        → ip-name-lookup: 200 with the addresses, or 500 with the error
+
+mod sockets;
 
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
 use spin_sdk::http_component;
@@ -71,7 +79,26 @@ async fn handle(req: Request) -> Response {
             text(200, "slept")
         }
         (Method::Post, "/echo") => text(200, &String::from_utf8_lossy(req.body())),
+        (_, "/tcp") => answer(sockets::tcp_echo(
+            &param("addr").unwrap_or_default(),
+            &param("msg").unwrap_or_default(),
+        )),
+        (_, "/tcp-bind") => answer(sockets::tcp_bind(&param("addr").unwrap_or_default())),
+        (_, "/udp") => answer(sockets::udp_echo(
+            &param("bind").unwrap_or_default(),
+            &param("addr").unwrap_or_default(),
+            &param("msg").unwrap_or_default(),
+        )),
+        (_, "/resolve") => answer(sockets::resolve(&param("name").unwrap_or_default())),
         _ => text(404, "no such probe route"),
+    }
+}
+
+/// 200 with the route's result, or 500 with its error as the guest sees it.
+fn answer(result: Result<String, String>) -> Response {
+    match result {
+        Ok(v) => text(200, &v),
+        Err(e) => text(500, &e),
     }
 }
 
