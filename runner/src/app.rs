@@ -119,15 +119,7 @@ impl App {
             let path = manifest.source_path(id)?;
             let component = crate::engine::load_component(&engine, &path, &opts.cache_dir)
                 .with_context(|| format!("component `{id}`"))?;
-            let pre = linker
-                .instantiate_pre(&component)
-                .anyhow()
-                .with_context(|| {
-                    format!(
-                        "component `{id}` ({}) imports something edge-runner does not provide",
-                        path.display()
-                    )
-                })?;
+            let pre = crate::imports::instantiate_pre(&linker, &component, id, &path)?;
             let pre = ProxyPre::new(pre).anyhow().with_context(|| {
                 format!("component `{id}` does not export wasi:http/incoming-handler: is it an HTTP component?")
             })?;

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod console;
 pub mod engine;
 pub mod errors;
+pub mod imports;
 pub mod key_value;
 pub mod loader;
 pub mod logs;

@@ -181,3 +181,29 @@ fn find_redis_server() -> PathBuf {
         )
     })
 }
+
+/// A component (binary format, layer 1) that imports one instance `name`
+/// exporting one function `run: func()`, and nothing else: the smallest
+/// component that needs an interface from its host.
+pub fn component_importing(name: &str) -> Vec<u8> {
+    fn section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
+        out.push(id);
+        out.push(u8::try_from(body.len()).expect("a small section"));
+        out.extend_from_slice(body);
+    }
+    let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+    // Type section: one instance type { type (func); export "run" (func 0) }.
+    let types = [
+        0x01, // one type
+        0x42, 0x02, // an instance type of two declarations
+        0x01, 0x40, 0x00, 0x01, 0x00, // type 0: func, no params, no result
+        0x04, 0x00, 0x03, b'r', b'u', b'n', 0x01, 0x00, // export "run": func of type 0
+    ];
+    section(&mut bytes, 7, &types);
+    // Import section: one import `name`, an instance of type 0.
+    let mut import = vec![0x01, 0x00, u8::try_from(name.len()).expect("a short name")];
+    import.extend_from_slice(name.as_bytes());
+    import.extend_from_slice(&[0x05, 0x00]);
+    section(&mut bytes, 10, &import);
+    bytes
+}

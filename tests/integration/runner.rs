@@ -457,6 +457,31 @@ fn a_manifest_error_names_the_field_and_exits_before_listening() {
 }
 
 #[test]
+fn a_component_importing_a_spin_interface_the_runner_lacks_is_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("db.wasm");
+    std::fs::write(
+        &wasm,
+        edge_testkit::component_importing("fermyon:spin/postgres@2.0.0"),
+    )
+    .unwrap();
+    let manifest = format!(
+        "{PROBE_APP}[[trigger.http]]\nroute = \"/db\"\ncomponent = \"db\"\n[component.db]\nsource = {:?}\n",
+        wasm.display().to_string()
+    );
+    let (stdout, stderr) = start_up_refused(&manifest, &[]);
+    assert!(stderr.contains("component `db` ("), "{stderr}");
+    assert!(
+        stderr.contains(
+            "imports `fermyon:spin/postgres@2.0.0`, which edge-runner does not support: it is a Spin interface edge-runner does not implement"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("matching implementation"), "{stderr}");
+    assert!(!stdout.contains("Serving"), "{stdout}");
+}
+
+#[test]
 fn a_templated_allowed_host_whose_default_is_invalid_stops_start_up_even_when_a_value_is_set() {
     // Spin checks `allowed_outbound_hosts` templates with the variables'
     // defaults at load; a provider's value does not rescue a bad default.
