@@ -285,14 +285,18 @@ impl Server {
 /// Largest body [`coalesce_small_body`] gathers before it streams instead.
 const COALESCE_LIMIT: usize = 64 * 1024;
 
-/// Sends a small, already-written response body in one piece.
+/// Sends a small, already-written response body in one write, framed as
+/// Spin frames it.
 ///
-/// A guest writes its body through a stream, so hyper sees a body of
-/// unknown length and answers with chunked encoding: the head and data in
-/// one write, the closing chunk in another. When the body's frames are
-/// already all there (the usual case for a JSON answer), gathering them
-/// gives the response a `content-length` and one write. Anything not ready
-/// at once is streamed as before, after what was gathered: nothing waits.
+/// A guest writes its body through a stream of unknown length, so hyper
+/// (on Spin as here) answers with chunked encoding unless the guest set a
+/// `content-length` itself; streamed as it comes, the head and data go out
+/// in one write and the closing chunk in another, as the body's end is not
+/// ready yet. When the body's frames are already all there (the usual case
+/// for a JSON answer), gathering them lets hyper write head, data and
+/// closing chunk at once; the framing and headers stay the guest's (no
+/// `content-length` is added: Spin adds none). Anything not ready at once
+/// is streamed as before, after what was gathered: nothing waits.
 async fn coalesce_small_body(response: http::Response<WasiBody>) -> http::Response<WasiBody> {
     use futures::FutureExt;
     use http_body_util::BodyExt;
@@ -300,7 +304,7 @@ async fn coalesce_small_body(response: http::Response<WasiBody>) -> http::Respon
     if response.body().size_hint().exact().is_some() {
         return response;
     }
-    let (mut parts, mut body) = response.into_parts();
+    let (parts, mut body) = response.into_parts();
     let mut gathered = bytes::BytesMut::new();
     let mut first = true;
     loop {
@@ -314,13 +318,11 @@ async fn coalesce_small_body(response: http::Response<WasiBody>) -> http::Respon
         };
         match next {
             Some(None) => {
-                parts.headers.insert(
-                    http::header::CONTENT_LENGTH,
-                    http::HeaderValue::from(gathered.len()),
-                );
-                parts.headers.remove(http::header::TRANSFER_ENCODING);
-                let body = crate::errors::full_body(gathered.freeze());
-                return http::Response::from_parts(parts, body);
+                // A body of unknown length, as the guest's was: whole, but
+                // framed as hyper frames the guest's body.
+                let frames = (!gathered.is_empty()).then(|| Ok(Frame::data(gathered.freeze())));
+                let body = http_body_util::StreamBody::new(futures::stream::iter(frames));
+                return http::Response::from_parts(parts, body.boxed_unsync());
             }
             Some(Some(Ok(frame))) if frame.is_data() && gathered.len() < COALESCE_LIMIT => {
                 if let Ok(data) = frame.into_data() {

@@ -424,6 +424,33 @@ fn spin_well_known_health_is_answered_by_the_runner() {
     assert_spins_empty_answer(&r.get("/.well-known/spin/health/"), 404, "health/");
 }
 
+#[test]
+fn a_guest_body_of_unknown_length_goes_out_chunked_as_on_spin() {
+    // The guest sets no content-length: Spin hands its streamed body to
+    // hyper, which frames it chunked (conformance test
+    // outbound-wasi-http-v0.2.0-no-perms). The runner gathers a body that
+    // is already whole into one write, and keeps that framing.
+    let r = probe();
+    let raw = crate::helpers::raw_exchange(
+        r.addr,
+        format!(
+            "GET /probe/hello HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+            r.addr
+        )
+        .as_bytes(),
+        Duration::from_secs(30),
+    );
+    let res = crate::helpers::parse_response(&raw).expect("an HTTP response");
+    assert_eq!((res.status, res.text().as_str()), (200, "hello"));
+    assert_eq!(res.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(res.header("content-length"), None);
+    assert!(
+        raw.ends_with(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+}
+
 /// Runs `up` on `manifest` with `env` set (`None`: removed) and returns
 /// what it printed (stdout, stderr), asserting that it exited with an error.
 fn start_up_refused(manifest: &str, env: &[(&str, Option<&str>)]) -> (String, String) {
