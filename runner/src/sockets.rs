@@ -220,6 +220,7 @@ mod tests {
             _: String,
             _: http::Request<wasmtime_wasi_http::WasiBody>,
             _: u32,
+            _: crate::telemetry::Trace,
         ) -> ChainFuture {
             unreachable!("sockets chain nothing")
         }

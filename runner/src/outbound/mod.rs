@@ -567,6 +567,7 @@ mod tests {
             )),
             depth: 0,
             trap,
+            trace: Trace::off(),
         };
         let sent = hooks.send_request(
             get("https://api.example.com/"),
