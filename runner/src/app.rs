@@ -22,7 +22,7 @@ use crate::engine::WasmtimeResultExt;
 use crate::errors::empty_response;
 use crate::key_value::Stores;
 use crate::key_value::host::KeyValueCtx;
-use crate::logs::{ComponentLog, Console, InstanceOutput};
+use crate::logs::{AppLog, ComponentLog, Console, InstanceOutput};
 use crate::manifest::LoadedManifest;
 use crate::outbound::{
     ChainFuture, ComponentOutbound, GuestTrap, OutboundApp, OutboundHooks, Upstream,
@@ -176,10 +176,18 @@ impl App {
         depth: u32,
         span: &Trace,
     ) -> (Store<HostState>, tokio::sync::oneshot::Receiver<String>) {
+        let app_log = self
+            .telemetry
+            .as_ref()
+            .filter(|t| t.wants_app_logs())
+            .map(|t| AppLog::new(t.clone(), &component.id, span.clone()));
         let wasi = WasiCtxBuilder::new()
             .envs(&component.environment)
-            .stdout(InstanceOutput(component.stdout.clone()))
-            .stderr(InstanceOutput(component.stderr.clone()))
+            .stdout(InstanceOutput::new(
+                component.stdout.clone(),
+                app_log.clone(),
+            ))
+            .stderr(InstanceOutput::new(component.stderr.clone(), app_log))
             .spin_sockets(SocketPolicy::new(self.clone(), component.outbound.clone()))
             .build();
         let (trap, trapped) = GuestTrap::new();

@@ -4,7 +4,8 @@
 //!
 //! Output is split into lines per instance, so two concurrent instances
 //! never interleave within a line; a partial last line is written when the
-//! instance ends.
+//! instance ends. With OpenTelemetry logs or traces on, each write also
+//! goes out as Spin sends it ([`crate::telemetry::Telemetry::app_log`]).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+
+use crate::telemetry::{Telemetry, Trace};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
@@ -78,7 +81,37 @@ impl ComponentLog {
 
 /// A WASI stdout/stderr for one instance of a component.
 #[derive(Clone)]
-pub struct InstanceOutput(pub Arc<ComponentLog>);
+pub struct InstanceOutput {
+    log: Arc<ComponentLog>,
+    telemetry: Option<AppLog>,
+}
+
+impl InstanceOutput {
+    /// Output to `log`, and to OpenTelemetry when `telemetry` is given.
+    pub fn new(log: Arc<ComponentLog>, telemetry: Option<AppLog>) -> Self {
+        Self { log, telemetry }
+    }
+}
+
+/// Where one instance's writes go in OpenTelemetry: its component, and its
+/// `execute_wasm_component` span.
+#[derive(Clone)]
+pub struct AppLog {
+    telemetry: Arc<Telemetry>,
+    component_id: Arc<str>,
+    span: Trace,
+}
+
+impl AppLog {
+    /// The writes of an instance of `component_id` whose span is `span`.
+    pub fn new(telemetry: Arc<Telemetry>, component_id: &str, span: Trace) -> Self {
+        Self {
+            telemetry,
+            component_id: component_id.into(),
+            span,
+        }
+    }
+}
 
 impl IsTerminal for InstanceOutput {
     fn is_terminal(&self) -> bool {
@@ -88,11 +121,11 @@ impl IsTerminal for InstanceOutput {
 
 impl StdoutStream for InstanceOutput {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineWriter::new(self.0.clone()))
+        Box::new(LineWriter::new(self.log.clone(), self.telemetry.clone()))
     }
 
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(LineWriter::new(self.0.clone()))
+        Box::new(LineWriter::new(self.log.clone(), self.telemetry.clone()))
     }
 }
 
@@ -102,18 +135,24 @@ const MAX_LINE: usize = 16 * 1024;
 
 struct LineWriter {
     log: Arc<ComponentLog>,
+    telemetry: Option<AppLog>,
     buf: Vec<u8>,
 }
 
 impl LineWriter {
-    fn new(log: Arc<ComponentLog>) -> Self {
+    fn new(log: Arc<ComponentLog>, telemetry: Option<AppLog>) -> Self {
         Self {
             log,
+            telemetry,
             buf: Vec::new(),
         }
     }
 
     fn push(&mut self, bytes: &[u8]) {
+        // Spin sends each write as it comes (not split into lines).
+        if let Some(t) = &self.telemetry {
+            t.telemetry.app_log(&t.component_id, bytes, &t.span);
+        }
         self.buf.extend_from_slice(bytes);
         while let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.buf.drain(..=i).collect();
@@ -184,7 +223,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(ComponentLog::new("probe", Console::Stderr, Some(dir.path())).unwrap());
         {
-            let mut w = LineWriter::new(log.clone());
+            let mut w = LineWriter::new(log.clone(), None);
             w.push(b"hel");
             w.push(b"lo\nwor");
             w.push(b"ld");
@@ -198,7 +237,7 @@ mod tests {
     fn a_line_without_newline_is_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(ComponentLog::new("p", Console::Stderr, Some(dir.path())).unwrap());
-        let mut w = LineWriter::new(log);
+        let mut w = LineWriter::new(log, None);
         w.push(&vec![b'x'; MAX_LINE + 10]);
         assert!(w.buf.is_empty());
     }

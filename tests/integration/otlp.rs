@@ -1,5 +1,5 @@
 //! A real OTLP/HTTP receiver on loopback for the telemetry tests: it
-//! accepts `POST /v1/traces` and `POST /v1/metrics` (http/protobuf), decodes
+//! accepts `POST /v1/traces`, `/v1/metrics` and `/v1/logs` (http/protobuf), decodes
 //! each export with the protocol's own types (opentelemetry-proto), and
 //! keeps what it got. Or, as told, it accepts connections and never
 //! answers (a collector that hangs).
@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
@@ -33,6 +35,7 @@ pub enum Mode {
 struct Received {
     traces: Vec<ExportTraceServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
+    logs: Vec<ExportLogsServiceRequest>,
     /// Requests that were not an OTLP export (path, content-type).
     other: Vec<String>,
     /// Connections accepted.
@@ -228,6 +231,27 @@ impl Collector {
         out
     }
 
+    /// Every log record received so far, with its scope name.
+    pub fn logs(&self) -> Vec<(String, LogRecord)> {
+        let received = self.received.lock().unwrap();
+        let mut out = Vec::new();
+        for export in &received.logs {
+            for rl in &export.resource_logs {
+                for sl in &rl.scope_logs {
+                    let scope = sl
+                        .scope
+                        .as_ref()
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default();
+                    for record in &sl.log_records {
+                        out.push((scope.clone(), record.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Requests that were not OTLP exports.
     pub fn other_requests(&self) -> Vec<String> {
         self.received.lock().unwrap().other.clone()
@@ -241,7 +265,7 @@ impl Collector {
     /// Exports received so far (traces and metrics).
     pub fn exports(&self) -> usize {
         let r = self.received.lock().unwrap();
-        r.traces.len() + r.metrics.len()
+        r.traces.len() + r.metrics.len() + r.logs.len()
     }
 }
 
@@ -379,6 +403,10 @@ fn serve(stream: TcpStream, mode: Mode, received: &Mutex<Received>, stop: &Atomi
                 ("/v1/metrics", "application/x-protobuf") => r.metrics.push(
                     ExportMetricsServiceRequest::decode(body.as_slice())
                         .expect("a valid OTLP metrics export"),
+                ),
+                ("/v1/logs", "application/x-protobuf") => r.logs.push(
+                    ExportLogsServiceRequest::decode(body.as_slice())
+                        .expect("a valid OTLP logs export"),
                 ),
                 _ => r.other.push(format!("{path} {content_type}")),
             }

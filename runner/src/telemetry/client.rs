@@ -35,6 +35,14 @@ impl ExportClient {
         }
     }
 
+    /// The same client (one warning for all signals) with another timeout.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ..self.clone()
+        }
+    }
+
     fn report(&self, endpoint: &str, outcome: &Result<Response<Bytes>, HttpError>) {
         let failed = match outcome {
             Ok(response) if response.status().is_success() => None,

@@ -1,7 +1,8 @@
 //! OpenTelemetry as Spin exports it (spinframework/spin v4.0.2,
 //! `crates/telemetry`): with `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
-//! per-signal `..._TRACES_ENDPOINT` / `..._METRICS_ENDPOINT`) set and
-//! `OTEL_SDK_DISABLED` unset, traces and metrics go over OTLP
+//! per-signal `..._TRACES_ENDPOINT` / `..._METRICS_ENDPOINT` /
+//! `..._LOGS_ENDPOINT`) set and `OTEL_SDK_DISABLED` unset, traces, metrics
+//! and the components' output as logs go over OTLP
 //! (http/protobuf, Spin's default), batched off the request path. With
 //! none set, nothing is built: every [`Trace`] is off, a branch on `None`.
 //!
@@ -23,6 +24,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::resource::{
     EnvResourceDetector, ResourceDetector, TelemetryResourceDetector,
@@ -34,6 +36,7 @@ pub use client::ExportClient;
 const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 const OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+const OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
 const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 
 /// What the environment asks for, read once at start (Spin's
@@ -45,6 +48,8 @@ pub struct Settings {
     pub traces: bool,
     /// Export metrics.
     pub metrics: bool,
+    /// Export the components' stdout and stderr as log records.
+    pub logs: bool,
 }
 
 impl Settings {
@@ -57,8 +62,13 @@ impl Settings {
         let settings = Self {
             traces: set(OTEL_EXPORTER_OTLP_ENDPOINT) || set(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
             metrics: set(OTEL_EXPORTER_OTLP_ENDPOINT) || set(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT),
+            logs: set(OTEL_EXPORTER_OTLP_ENDPOINT) || set(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT),
         };
-        for (signal, on) in [("TRACES", settings.traces), ("METRICS", settings.metrics)] {
+        for (signal, on) in [
+            ("TRACES", settings.traces),
+            ("METRICS", settings.metrics),
+            ("LOGS", settings.logs),
+        ] {
             if on {
                 check_protocol(&var, signal)?;
             }
@@ -68,7 +78,7 @@ impl Settings {
 
     /// Whether anything is exported.
     pub fn any(&self) -> bool {
-        self.traces || self.metrics
+        self.traces || self.metrics || self.logs
     }
 }
 
@@ -107,6 +117,10 @@ pub struct Telemetry {
     tracer: Option<SdkTracer>,
     tracer_provider: Option<SdkTracerProvider>,
     metrics: Option<metrics::Metrics>,
+    logs: Option<(SdkLoggerProvider, SdkLogger)>,
+    /// Component output also becomes span events (unless
+    /// `SPIN_DISABLE_LOG_TO_TRACING` is set, as on Spin).
+    log_events: bool,
     propagator: TraceContextPropagator,
 }
 
@@ -120,13 +134,13 @@ impl Telemetry {
         if !settings.any() {
             return Ok(None);
         }
-        let runtime = tokio::runtime::Handle::current();
+        let client = ExportClient::new(tokio::runtime::Handle::current(), Duration::ZERO);
         let resource = resource(version);
         let (tracer, tracer_provider) = if settings.traces {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_http_client(ExportClient::new(runtime.clone(), export_timeout("TRACES")))
+                .with_http_client(client.with_timeout(export_timeout("TRACES")))
                 .with_timeout(export_timeout("TRACES"))
                 .build()?;
             let provider = SdkTracerProvider::builder()
@@ -140,17 +154,38 @@ impl Telemetry {
         };
         let metrics = if settings.metrics {
             Some(metrics::Metrics::new(
-                resource,
-                ExportClient::new(runtime, export_timeout("METRICS")),
+                resource.clone(),
+                client.with_timeout(export_timeout("METRICS")),
                 export_timeout("METRICS"),
             )?)
         } else {
             None
         };
+        let logs = if settings.logs {
+            let exporter = opentelemetry_otlp::LogExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_http_client(client.with_timeout(export_timeout("LOGS")))
+                .with_timeout(export_timeout("LOGS"))
+                .build()?;
+            let provider = SdkLoggerProvider::builder()
+                .with_resource(resource)
+                .with_batch_exporter(exporter)
+                .build();
+            use opentelemetry::logs::LoggerProvider as _;
+            let logger = provider.logger("spin");
+            Some((provider, logger))
+        } else {
+            None
+        };
+        let log_events =
+            std::env::var_os("SPIN_DISABLE_LOG_TO_TRACING").is_none_or(|v| v.is_empty());
         Ok(Some(Arc::new(Self {
             tracer,
             tracer_provider,
             metrics,
+            logs,
+            log_events,
             propagator: TraceContextPropagator::new(),
         })))
     }
@@ -164,10 +199,10 @@ impl Telemetry {
         if self.metrics.is_some() {
             on.push("metrics");
         }
-        format!(
-            "OpenTelemetry: exporting {} over OTLP/HTTP",
-            on.join(" and ")
-        )
+        if self.logs.is_some() {
+            on.push("logs");
+        }
+        format!("OpenTelemetry: exporting {} over OTLP/HTTP", on.join(", "))
     }
 
     /// The metrics, when exported.
@@ -175,9 +210,61 @@ impl Telemetry {
         self.metrics.as_ref()
     }
 
+    /// One write of a component to its stdout or stderr, as Spin's
+    /// `handle_app_log` (`crates/telemetry/src/logs.rs`): a log record with
+    /// the text as its body and `component_id` (a non-UTF-8 write: its first
+    /// 50 bytes escaped, and `app_log_non_utf8`), and an `app_log` event on
+    /// the instance's span.
+    pub fn app_log(&self, component_id: &str, buf: &[u8], span: &Trace) {
+        let text = std::str::from_utf8(buf).ok();
+        let escaped = || {
+            buf.iter()
+                .take(50)
+                .map(|&b| std::ascii::escape_default(b).to_string())
+                .collect::<String>()
+        };
+        if let Some((_, logger)) = &self.logs {
+            use opentelemetry::logs::{LogRecord as _, Logger as _};
+            let mut record = logger.create_log_record();
+            match text {
+                Some(text) => record.set_body(text.to_string().into()),
+                None => {
+                    record.set_body(escaped().into());
+                    record.add_attribute("app_log_non_utf8", true);
+                }
+            }
+            record.add_attribute("component_id", component_id.to_string());
+            logger.emit(record);
+        }
+        if self.log_events && span.is_on() {
+            let (key, value) = match text {
+                Some(text) => ("app_log", text.to_string()),
+                None => ("app_log_non_utf8", escaped()),
+            };
+            span.event_with(
+                || Cow::Borrowed("event crates/telemetry/src/logs.rs:60"),
+                || {
+                    vec![
+                        KeyValue::new("level", "INFO"),
+                        KeyValue::new("target", "spin_telemetry::logs"),
+                        KeyValue::new(key, value),
+                    ]
+                },
+            );
+        }
+    }
+
+    /// Whether [`Telemetry::app_log`] does anything for a component's output.
+    pub fn wants_app_logs(&self) -> bool {
+        self.logs.is_some() || (self.log_events && self.tracer.is_some())
+    }
+
     /// Sends what is still batched (at shutdown), within `timeout`.
     pub fn shutdown(&self, timeout: Duration) {
         if let Some(provider) = &self.tracer_provider {
+            let _ = provider.shutdown_with_timeout(timeout);
+        }
+        if let Some((provider, _)) = &self.logs {
             let _ = provider.shutdown_with_timeout(timeout);
         }
         if let Some(metrics) = &self.metrics {
@@ -322,8 +409,17 @@ impl Trace {
 
     /// Adds an event named `name` to this span, now.
     pub fn event(&self, name: impl FnOnce() -> Cow<'static, str>) {
+        self.event_with(name, Vec::new);
+    }
+
+    /// Adds an event named `name` with `attributes()` to this span, now.
+    pub fn event_with(
+        &self,
+        name: impl FnOnce() -> Cow<'static, str>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) {
         if let Some(active) = &self.0 {
-            active.cx.span().add_event(name(), Vec::new());
+            active.cx.span().add_event(name(), attributes());
         }
     }
 

@@ -30,37 +30,31 @@ fn nothing_is_exported_without_an_endpoint() {
 }
 
 #[test]
-fn the_general_endpoint_turns_on_traces_and_metrics_and_a_signal_endpoint_only_its_own() {
-    let both = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]).unwrap();
-    assert_eq!(
-        both,
-        Settings {
-            traces: true,
-            metrics: true
-        }
-    );
-    let traces = settings(&[(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "http://c:4318/v1/traces",
-    )]);
-    assert_eq!(
-        traces.unwrap(),
-        Settings {
-            traces: true,
-            metrics: false
-        }
-    );
-    let metrics = settings(&[(
-        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-        "http://c:4318/v1/metrics",
-    )]);
-    assert_eq!(
-        metrics.unwrap(),
-        Settings {
-            traces: false,
-            metrics: true
-        }
-    );
+fn the_general_endpoint_turns_on_every_signal_and_a_signal_endpoint_only_its_own() {
+    let all = |traces, metrics, logs| Settings {
+        traces,
+        metrics,
+        logs,
+    };
+    let general = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]);
+    assert_eq!(general.unwrap(), all(true, true, true));
+    for (var, want) in [
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            all(true, false, false),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            all(false, true, false),
+        ),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", all(false, false, true)),
+    ] {
+        assert_eq!(
+            settings(&[(var, "http://c:4318/v1/x")]).unwrap(),
+            want,
+            "{var}"
+        );
+    }
 }
 
 #[test]
