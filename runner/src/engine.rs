@@ -138,6 +138,14 @@ pub fn load_component(
             ),
         }
     }
+    // A core module becomes a component first, as Spin's loader does; the
+    // cache keeps the compiled result under the module's own hash.
+    let bytes = crate::componentize::componentize_if_necessary(&bytes).with_context(|| {
+        format!(
+            "cannot turn the module {} into a component",
+            wasm_path.display()
+        )
+    })?;
     let component = Component::new(engine, &bytes)
         .anyhow()
         .with_context(|| format!("cannot compile component {}", wasm_path.display()))?;

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod builder;
 pub mod cli;
+pub mod componentize;
 pub mod console;
 pub mod engine;
 pub mod errors;

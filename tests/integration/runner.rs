@@ -613,3 +613,38 @@ fn a_host_with_two_labels_before_spin_internal_is_a_network_request_that_fails_d
     assert!(text.contains("address not available"), "{text}");
     assert!(text.contains("Some(0)"), "Spin's info code 0: {text}");
 }
+
+#[test]
+fn a_wasm_module_source_is_turned_into_a_component_at_load_as_on_spin() {
+    // The probe built for wasm32-wasip1: a core module importing
+    // wasi_snapshot_preview1, with wit-bindgen's component metadata.
+    let module = crate::helpers::target_dir().join("wasm32-wasip1/wasm/probe.wasm");
+    assert!(
+        module.exists(),
+        "{} is missing: scripts/test builds it (cargo build --target wasm32-wasip1 --profile wasm -p probe)",
+        module.display()
+    );
+    let bytes = std::fs::read(&module).unwrap();
+    assert_eq!(
+        &bytes[4..8],
+        &[1, 0, 0, 0],
+        "a core module, not a component"
+    );
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"module\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = {:?}\nkey_value_stores = [\"default\"]\n",
+        module.display().to_string()
+    );
+    let r = Runner::spawn(Spawn {
+        manifest: Some(&manifest),
+        ..Spawn::default()
+    });
+    let res = r.get("/hello");
+    assert_eq!((res.status, res.text().as_str()), (200, "hello"));
+    // Its Spin imports (key-value) and WASI (the environment, via the
+    // preview 1 adapter) work as the component's do.
+    let res = r.get("/kv?store=default&op=set&key=k&value=v");
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = r.get("/kv?store=default&op=get&key=k");
+    assert!(res.text().contains('v'), "{}", res.text());
+    assert_eq!(r.get("/print").status, 200);
+}
