@@ -62,6 +62,7 @@ pub struct ComponentRuntime {
     /// Its `allowed_outbound_hosts`, for the outbound hook.
     outbound: Arc<ComponentOutbound>,
     key_value_stores: Arc<HashSet<String>>,
+    sqlite_databases: crate::sqlite::Allowed,
     environment: Vec<(String, String)>,
     stdout: Arc<ComponentLog>,
     stderr: Arc<ComponentLog>,
@@ -75,6 +76,7 @@ pub struct App {
     pub(crate) chain_targets: HashSet<String>,
     pub(crate) variables: Arc<Resolver>,
     pub(crate) stores: Arc<Stores>,
+    pub(crate) databases: Arc<crate::sqlite::Databases>,
     pub(crate) upstream: Arc<dyn Upstream>,
     pub(crate) limits: Limits,
     /// OpenTelemetry, when exported.
@@ -95,6 +97,8 @@ pub struct LoadOptions {
     pub variables: Arc<Resolver>,
     /// Key-value stores from the runtime config.
     pub stores: Arc<Stores>,
+    /// SQLite databases from the runtime config and the state dir.
+    pub databases: Arc<crate::sqlite::Databases>,
     /// Where allowed network requests go.
     pub upstream: Arc<dyn Upstream>,
     /// Per-request limits.
@@ -113,6 +117,9 @@ impl App {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).anyhow()?;
         crate::key_value::host::add_to_linker(&mut linker, |s: &mut HostState| &mut s.key_value)?;
         crate::variables::host::add_to_linker(&mut linker, |s: &mut HostState| &mut s.variables)?;
+        crate::sqlite::add_to_linker(&mut linker, |s: &mut HostState| &mut s.sqlite)?;
+        crate::outbound_redis::add_to_linker(&mut linker, |s: &mut HostState| &mut s.redis)?;
+        crate::mqtt::add_to_linker(&mut linker, |s: &mut HostState| &mut s.mqtt)?;
 
         let mut components = HashMap::new();
         for (id, c) in &manifest.manifest.component {
@@ -140,6 +147,7 @@ impl App {
                         c.allowed_outbound_hosts.clone(),
                     )),
                     key_value_stores: Arc::new(c.key_value_stores.iter().cloned().collect()),
+                    sqlite_databases: Arc::new(c.sqlite_databases.iter().cloned().collect()),
                     environment,
                     stdout: Arc::new(ComponentLog::new(id, Console::Stdout, log_dir)?),
                     stderr: Arc::new(ComponentLog::new(id, Console::Stderr, log_dir)?),
@@ -161,6 +169,7 @@ impl App {
             chain_targets,
             variables: opts.variables,
             stores: opts.stores,
+            databases: opts.databases,
             upstream: opts.upstream,
             limits: opts.limits,
             telemetry: opts.telemetry,
@@ -196,6 +205,7 @@ impl App {
         key_value.trace = span.clone();
         let mut variables = VariablesCtx::new(component.id.clone(), self.variables.clone());
         variables.trace = span.clone();
+        let permit = crate::permit::Permit::new(self.clone(), component.outbound.clone());
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -209,6 +219,12 @@ impl App {
             },
             key_value,
             variables,
+            sqlite: crate::sqlite::SqliteCtx::new(
+                self.databases.clone(),
+                component.sqlite_databases.clone(),
+            ),
+            redis: crate::outbound_redis::RedisCtx::new(permit.clone()),
+            mqtt: crate::mqtt::MqttCtx::new(permit),
             limits: InstanceLimits::new(
                 StoreLimitsBuilder::new()
                     .memory_size(self.limits.max_instance_memory)

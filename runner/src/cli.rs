@@ -139,6 +139,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     for (id, component) in &manifest.manifest.component {
         stores.check_component(id, component.key_value_stores.iter().map(String::as_str))?;
     }
+    let databases = Arc::new(crate::sqlite::Databases::from_config(
+        &runtime_config,
+        state_dir.as_deref(),
+    )?);
+    databases.check_components(crate::sqlite::components_of(&manifest.manifest))?;
 
     let variables = resolver_for(&manifest.manifest, &args.variables)?;
     // OpenTelemetry as Spin reads it from the environment; nothing is
@@ -162,6 +167,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             env: args.env.clone(),
             variables: Arc::new(variables),
             stores: stores.clone(),
+            databases: databases.clone(),
             upstream: Arc::new(crate::outbound::Network),
             limits: Limits {
                 request_timeout: args
@@ -192,6 +198,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         } else {
             eprintln!("Key-value store {label:?}: {summary}");
         }
+    }
+    if let Some(banner) = databases.default_banner(
+        manifest
+            .manifest
+            .component
+            .values()
+            .map(|c| c.sqlite_databases.as_slice()),
+    ) {
+        eprintln!("{banner}");
     }
     println!("Serving http://{addr}");
     println!("Available Routes:");

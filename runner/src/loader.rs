@@ -276,9 +276,6 @@ pub fn check_supported(m: &Manifest) -> anyhow::Result<()> {
         if !c.files.is_empty() {
             bail!("{at}.files: file mounts are not supported by edge-runner; remove `files`");
         }
-        if !c.sqlite_databases.is_empty() {
-            bail!("{at}.sqlite_databases: not supported by edge-runner; remove it");
-        }
         if !c.ai_models.is_empty() {
             bail!("{at}.ai_models: not supported by edge-runner; remove it");
         }

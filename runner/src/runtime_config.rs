@@ -1,5 +1,6 @@
 //! The runtime configuration file (Spin's `runtime-config.toml`, given with
-//! `--runtime-config-file`): which backend serves each key-value store label.
+//! `--runtime-config-file`): which backend serves each key-value store label
+//! and where each SQLite database lives.
 //!
 //! edge-runner reads the subset of Spin's format it implements and rejects the
 //! rest loudly, before listening, so a file written for Spin never half-works:
@@ -19,6 +20,13 @@
 //! [key_value_store.shared]
 //! type = "redis"
 //! url = "redis://redis:6379"
+//!
+//! # A SQLite database for `sqlite_databases = ["analytics"]`, as Spin's
+//! # `type = "spin"`: `path` is relative to the WORKING directory (Spin's
+//! # rule for SQLite, unlike key-value); without `path` it is in memory.
+//! [sqlite_database.analytics]
+//! type = "spin"
+//! path = "data/analytics.db"
 //! ```
 
 use std::collections::BTreeMap;
@@ -30,7 +38,6 @@ const SPIN_ONLY_KEYS: &[&str] = &[
     "log_dir",
     "variables_provider",
     "config_provider",
-    "sqlite_database",
     "llm_compute",
     "client_tls",
     "blob_store",
@@ -40,11 +47,19 @@ const SPIN_ONLY_KEYS: &[&str] = &[
 /// Key-value store types Spin ships that edge-runner does not.
 const SPIN_ONLY_STORE_TYPES: &[&str] = &["azure_cosmos", "aws_dynamo"];
 
+/// SQLite database types Spin ships that edge-runner does not.
+const SPIN_ONLY_DATABASE_TYPES: &[&str] = &["libsql"];
+
+/// What the runner reads, for the messages.
+const READS: &str = "`[key_value_store.<label>]`, `[sqlite_database.<label>]` and `state_dir`";
+
 /// A parsed runtime configuration. `Default` is what Spin uses without a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeConfig {
     /// `[key_value_store.<label>]` tables, by label.
     pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
+    /// `[sqlite_database.<label>]` tables, by label.
+    pub sqlite_databases: BTreeMap<String, SqliteDatabaseConfig>,
     /// The top-level `state_dir` key, if present.
     pub state_dir: Option<StateDir>,
 }
@@ -77,6 +92,27 @@ pub enum KeyValueStoreConfig {
     },
 }
 
+/// One `[sqlite_database.<label>]` table: Spin's `type = "spin"` (its
+/// `InProcDatabase`, the only type edge-runner has).
+///
+/// ```toml
+/// [sqlite_database.analytics]
+/// type = "spin"
+/// path = "data/analytics.db"   # optional; omitted = in memory
+/// allow_attach_file = false    # optional; Spin's default
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteDatabaseConfig {
+    /// The database file as written; Spin resolves a relative path against
+    /// the working directory (`crates/runtime-config`
+    /// `sqlite_config_resolver`), not the runtime config's directory.
+    /// `None` keeps the database in memory.
+    pub path: Option<PathBuf>,
+    /// Whether `ATTACH` of an existing file is allowed (Spin's
+    /// `allow_attach_file`, default false).
+    pub allow_attach_file: bool,
+}
+
 /// The top-level `state_dir` key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateDir {
@@ -104,7 +140,7 @@ pub enum RuntimeConfigError {
     /// A top-level key Spin knows but edge-runner does not implement.
     #[error(
         "`{key}` in the runtime config is a Spin setting edge-runner does not support; \
-         remove it (edge-runner reads only `[key_value_store.<label>]` and `state_dir`)"
+         remove it (edge-runner reads only {READS})"
     )]
     Unsupported {
         /// The top-level key.
@@ -113,7 +149,7 @@ pub enum RuntimeConfigError {
     /// A top-level key nobody knows.
     #[error(
         "unknown key `{key}` in the runtime config; edge-runner reads only \
-         `[key_value_store.<label>]` and `state_dir`: remove it or fix its spelling"
+         {READS}: remove it or fix its spelling"
     )]
     UnknownTopLevelKey {
         /// The top-level key.
@@ -175,6 +211,40 @@ pub enum RuntimeConfigError {
         /// The store label.
         label: String,
     },
+    /// A SQLite database table has no `type`.
+    #[error("`[sqlite_database.{label}]` has no `type`; add `type = \"spin\"`")]
+    MissingDatabaseType {
+        /// The database label.
+        label: String,
+    },
+    /// A SQLite database type edge-runner does not implement.
+    #[error(
+        "`[sqlite_database.{label}]` has type {database_type:?}, which edge-runner does not \
+         support{spin_only}; use `type = \"spin\"` (a local SQLite file)",
+        spin_only = if SPIN_ONLY_DATABASE_TYPES.contains(&database_type.as_str()) {
+            " (Spin has it, edge-runner does not)"
+        } else {
+            " (Spin refuses it too: \"Unknown database kind\")"
+        }
+    )]
+    UnknownDatabaseType {
+        /// The database label.
+        label: String,
+        /// The `type` value.
+        database_type: String,
+    },
+    /// A key a `type = "spin"` database table does not take (Spin's
+    /// `deny_unknown_fields`).
+    #[error(
+        "`[sqlite_database.{label}]` has unknown key `{key}`; its keys are `type`, `path` \
+         and `allow_attach_file`: remove it or fix its spelling"
+    )]
+    UnknownDatabaseKey {
+        /// The database label.
+        label: String,
+        /// The offending key.
+        key: String,
+    },
     /// A Redis URL the client cannot use.
     #[error(
         "`[key_value_store.{label}]` has an invalid Redis url {url:?}: {reason}; \
@@ -202,7 +272,8 @@ pub fn load(path: &Path) -> Result<RuntimeConfig, RuntimeConfigError> {
 
 /// Parses runtime config text. `base_dir` is the directory relative
 /// `[key_value_store.*] path`s are resolved against (the file's directory);
-/// `None` leaves them as written.
+/// `None` leaves them as written. `[sqlite_database.*] path`s are kept as
+/// written (Spin resolves them against the working directory).
 pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<RuntimeConfig, RuntimeConfigError> {
     let table: toml::Table = toml::from_str(text)?;
     let mut config = RuntimeConfig::default();
@@ -216,6 +287,16 @@ pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<RuntimeConfig, Runti
                 for (label, store) in stores {
                     let store = parse_store(label, store, base_dir)?;
                     config.key_value_stores.insert(label.clone(), store);
+                }
+            }
+            "sqlite_database" => {
+                let databases = value.as_table().ok_or(RuntimeConfigError::WrongType {
+                    key: key.clone(),
+                    expected: "a table of `[sqlite_database.<label>]` tables",
+                })?;
+                for (label, database) in databases {
+                    let database = parse_database(label, database)?;
+                    config.sqlite_databases.insert(label.clone(), database);
                 }
             }
             "state_dir" => {
@@ -317,6 +398,63 @@ fn parse_store(
             })
         }
     }
+}
+
+/// One `[sqlite_database.<label>]` table, as Spin's `RuntimeConfigResolver`
+/// (crates/sqlite) reads it: a `type`, then `type = "spin"`'s fields.
+fn parse_database(
+    label: &str,
+    value: &toml::Value,
+) -> Result<SqliteDatabaseConfig, RuntimeConfigError> {
+    let table = value
+        .as_table()
+        .ok_or_else(|| RuntimeConfigError::WrongType {
+            key: format!("sqlite_database.{label}"),
+            expected: "a table with a `type` key",
+        })?;
+    let wrong = |key: &str, expected| RuntimeConfigError::WrongType {
+        key: format!("sqlite_database.{label}.{key}"),
+        expected,
+    };
+    let database_type = match table.get("type") {
+        None => {
+            return Err(RuntimeConfigError::MissingDatabaseType {
+                label: label.to_owned(),
+            });
+        }
+        Some(value) => value.as_str().ok_or_else(|| wrong("type", "a string"))?,
+    };
+    if database_type != "spin" {
+        return Err(RuntimeConfigError::UnknownDatabaseType {
+            label: label.to_owned(),
+            database_type: database_type.to_owned(),
+        });
+    }
+    if let Some(key) = table
+        .keys()
+        .find(|key| !["type", "path", "allow_attach_file"].contains(&key.as_str()))
+    {
+        return Err(RuntimeConfigError::UnknownDatabaseKey {
+            label: label.to_owned(),
+            key: key.clone(),
+        });
+    }
+    let path = match table.get("path") {
+        None => None,
+        Some(value) => Some(PathBuf::from(
+            value.as_str().ok_or_else(|| wrong("path", "a string"))?,
+        )),
+    };
+    let allow_attach_file = match table.get("allow_attach_file") {
+        None => false,
+        Some(value) => value
+            .as_bool()
+            .ok_or_else(|| wrong("allow_attach_file", "true or false"))?,
+    };
+    Ok(SqliteDatabaseConfig {
+        path,
+        allow_attach_file,
+    })
 }
 
 /// `url` with any password masked, fit for messages and logs.
@@ -509,7 +647,6 @@ mod tests {
         for text in [
             "[[variables_provider]]\ntype = \"vault\"\n",
             "[llm_compute]\ntype = \"remote_http\"\n",
-            "[sqlite_database.x]\ntype = \"spin\"\n",
             "log_dir = \"logs\"\n",
         ] {
             let err = parse_err(text);
@@ -518,6 +655,62 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn sqlite_database_path_is_kept_as_written_for_the_working_directory() {
+        let config = parse_ok(
+            r#"
+            [sqlite_database.analytics]
+            type = "spin"
+            path = "data/analytics.db"
+            [sqlite_database.mem]
+            type = "spin"
+            allow_attach_file = true
+            "#,
+        );
+        assert_eq!(
+            config.sqlite_databases["analytics"],
+            SqliteDatabaseConfig {
+                path: Some(PathBuf::from("data/analytics.db")),
+                allow_attach_file: false,
+            }
+        );
+        assert_eq!(
+            config.sqlite_databases["mem"],
+            SqliteDatabaseConfig {
+                path: None,
+                allow_attach_file: true,
+            }
+        );
+    }
+
+    #[test]
+    fn sqlite_database_types_other_than_spin_are_refused() {
+        let err = parse_err(
+            "[sqlite_database.x]\ntype = \"libsql\"\nurl = \"https://h\"\ntoken = \"t\"\n",
+        );
+        assert!(err.contains("[sqlite_database.x]"), "{err}");
+        assert!(err.contains("Spin has it"), "{err}");
+        let err = parse_err("[sqlite_database.x]\ntype = \"postgres\"\n");
+        assert!(err.contains("Unknown database kind"), "{err}");
+        let err = parse_err("[sqlite_database.x]\npath = \"a.db\"\n");
+        assert!(err.contains("has no `type`"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_database_tables_refuse_unknown_keys_and_wrong_types() {
+        let err = parse_err("[sqlite_database.x]\ntype = \"spin\"\nurl = \"u\"\n");
+        assert!(err.contains("unknown key `url`"), "{err}");
+        let err = parse_err("[sqlite_database.x]\ntype = \"spin\"\nallow_attach_file = \"yes\"\n");
+        assert!(
+            err.contains(
+                "`sqlite_database.x.allow_attach_file` in the runtime config must be true or false"
+            ),
+            "{err}"
+        );
+        let err = parse_err("sqlite_database = 1\n");
+        assert!(err.contains("`sqlite_database`"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::key_value::host::KeyValueCtx;
+use crate::mqtt::MqttCtx;
 use crate::outbound::OutboundHooks;
+use crate::outbound_redis::RedisCtx;
+use crate::sqlite::SqliteCtx;
 use crate::telemetry::Telemetry;
 use crate::telemetry::metrics::InstanceUsage;
 use crate::variables::host::VariablesCtx;
@@ -22,6 +25,9 @@ pub struct HostState {
     pub(crate) hooks: OutboundHooks,
     pub(crate) key_value: KeyValueCtx,
     pub(crate) variables: VariablesCtx,
+    pub(crate) sqlite: SqliteCtx,
+    pub(crate) redis: RedisCtx,
+    pub(crate) mqtt: MqttCtx,
     pub(crate) limits: InstanceLimits,
     /// What the instance used, for Spin's per-instance metrics (only when
     /// metrics are exported).

@@ -1,6 +1,7 @@
 //! Test helpers shared by the runner's unit tests and the integration
 //! tests. Real servers, never mocks: [`RedisServer`] is Debian's
-//! `redis-server` on a free loopback port.
+//! `redis-server` on a free loopback port; [`MosquittoServer`] is Debian's
+//! `mosquitto` MQTT broker, when installed (its tests are skipped without it).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -206,4 +207,167 @@ pub fn component_importing(name: &str) -> Vec<u8> {
     import.extend_from_slice(&[0x05, 0x00]);
     section(&mut bytes, 10, &import);
     bytes
+}
+
+/// A mosquitto MQTT broker owned by one test: its own loopback port and
+/// config (anonymous clients allowed, no persistence), killed on drop.
+pub struct MosquittoServer {
+    /// The loopback port it listens on.
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl MosquittoServer {
+    /// Starts a broker and waits until it accepts connections; `None` (with
+    /// a note on stderr) when `mosquitto` is not installed, so its tests
+    /// skip as the conformance suite skips a missing optional service.
+    pub fn start() -> Option<Self> {
+        let Some(binary) = find_mosquitto() else {
+            eprintln!(
+                "skipped: mosquitto is not installed (`apt-get install mosquitto`; CI installs it)"
+            );
+            return None;
+        };
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir for mosquitto");
+        let config = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .expect("mosquitto config");
+        let log = std::fs::File::create(dir.path().join("mosquitto.log")).expect("mosquitto log");
+        let mut child = Command::new(&binary)
+            .arg("-c")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("mosquitto log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot run {binary:?}: {err}"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.path().join("mosquitto.log"));
+                panic!("mosquitto exited with {status}: {log:?}");
+            }
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self {
+            port,
+            _dir: dir,
+            child,
+        })
+    }
+
+    /// `mqtt://127.0.0.1:<port>?client_id=<client_id>`.
+    pub fn url(&self, client_id: &str) -> String {
+        format!("mqtt://127.0.0.1:{}?client_id={client_id}", self.port)
+    }
+
+    /// A raw MQTT 3.1.1 subscriber to `topic` (at-most-once), connected and
+    /// subscribed when this returns.
+    pub fn subscribe(&self, topic: &str) -> MqttSubscriber {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).expect("connect to mosquitto");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let mut connect = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60];
+        push_string(&mut connect, "edge-testkit-subscriber");
+        write_packet(&mut stream, 0x10, &connect);
+        let (kind, body) = read_packet(&mut stream);
+        assert_eq!((kind >> 4, body.as_slice()), (2, &[0, 0][..]), "CONNACK");
+        let mut subscribe = vec![0, 1];
+        push_string(&mut subscribe, topic);
+        subscribe.push(0);
+        write_packet(&mut stream, 0x82, &subscribe);
+        let (kind, _) = read_packet(&mut stream);
+        assert_eq!(kind >> 4, 9, "SUBACK");
+        MqttSubscriber { stream }
+    }
+}
+
+impl Drop for MosquittoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A subscriber made by [`MosquittoServer::subscribe`].
+pub struct MqttSubscriber {
+    stream: TcpStream,
+}
+
+impl MqttSubscriber {
+    /// The next message `(topic, payload)`; panics after 10 s without one.
+    pub fn next_message(&mut self) -> (String, Vec<u8>) {
+        loop {
+            let (kind, body) = read_packet(&mut self.stream);
+            if kind >> 4 != 3 {
+                continue;
+            }
+            let len = u16::from_be_bytes([body[0], body[1]]) as usize;
+            let topic = String::from_utf8_lossy(&body[2..2 + len]).into_owned();
+            // At-most-once: no packet id before the payload.
+            return (topic, body[2 + len..].to_vec());
+        }
+    }
+}
+
+fn push_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn write_packet(stream: &mut TcpStream, header: u8, body: &[u8]) {
+    let mut packet = vec![header];
+    let mut len = body.len();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        packet.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    packet.extend_from_slice(body);
+    stream.write_all(&packet).expect("write an MQTT packet");
+}
+
+fn read_packet(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut byte = [0u8; 1];
+    stream.read_exact(&mut byte).expect("read an MQTT packet");
+    let kind = byte[0];
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        stream.read_exact(&mut byte).expect("read an MQTT length");
+        len |= ((byte[0] & 0x7f) as usize) << shift;
+        shift += 7;
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).expect("read an MQTT body");
+    (kind, body)
+}
+
+/// `$MOSQUITTO`, else `mosquitto` on `PATH` or in `/usr/sbin`.
+fn find_mosquitto() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MOSQUITTO") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join("mosquitto"))
+        .find(|path| path.is_file())
 }

@@ -13,6 +13,7 @@ mod deploy;
 mod errors;
 mod faults;
 mod hostile;
+mod interfaces;
 mod key_value;
 mod openapi;
 mod otlp;

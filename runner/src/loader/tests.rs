@@ -262,10 +262,6 @@ fn what_spin_accepts_but_edge_runner_lacks_is_refused_by_name() {
             ),
             "WAGI",
         ),
-        (
-            format!("{base}sqlite_databases = [\"default\"]\n"),
-            "sqlite_databases",
-        ),
         (format!("{base}files = [\"static/*\"]\n"), "files"),
     ];
     for (text, named) in cases {
@@ -274,6 +270,9 @@ fn what_spin_accepts_but_edge_runner_lacks_is_refused_by_name() {
         assert!(e.contains(named), "{named}: {e}");
     }
     assert!(check_supported(&parse(&base).unwrap()).is_ok());
+    // SQLite is provided (fermyon:spin/sqlite@2.0.0).
+    let sqlite = format!("{base}sqlite_databases = [\"default\", \"analytics\"]\n");
+    assert!(check_supported(&parse(&sqlite).unwrap()).is_ok());
 }
 
 #[test]

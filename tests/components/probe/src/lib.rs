@@ -21,6 +21,21 @@
 //!   the first datagram back, or 500 `<step>: <error>`
 //! - `GET /resolve?name=<n>`        → ip-name-lookup: 200 with the addresses, or 500 with the error
 
+//! - `GET /sqlite?db=<label>&sql=<statement>&arg=<text>...` → opens the database
+//!   and runs the statement (each `arg` bound as text, in order): 200 with the
+//!   result as JSON, `{"columns":[...],"rows":[[...],...]}` (integers and
+//!   reals as numbers, text as strings, blobs as arrays of bytes, null as
+//!   null), or 500 with the error's Debug text (e.g. `Error::AccessDenied`)
+//! - `GET /redis?addr=<redis://...>&op=<op>&key=<k>&value=<v>` → opens the
+//!   connection, then `op`: `open` (nothing more), `get`, `set`, `incr`,
+//!   `del` (of `key`), `sadd`/`srem` (of `value`), `smembers`, `publish`
+//!   (`value` to channel `key`), `execute` (command `key`, each `value` an
+//!   argument): 200 with the result as text, or 500 with the error's Debug text
+//! - `GET /mqtt?addr=<mqtt://...>&user=<u>&password=<p>&topic=<t>&payload=<b>&qos=<0|1|2>`
+//!   → opens the connection (keep-alive 30 s) and publishes unless `topic`
+//!   is absent: 200 `published` (or `opened`), or 500 with the error's Debug
+//!   text (e.g. `Error::ConnectionFailed("address ... is not permitted")`)
+
 mod sockets;
 
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
@@ -78,6 +93,25 @@ async fn handle(req: Request) -> Response {
             std::thread::sleep(std::time::Duration::from_millis(ms));
             text(200, "slept")
         }
+        (_, "/sqlite") => sqlite(
+            &param("db").unwrap_or_default(),
+            &param("sql").unwrap_or_default(),
+            query_params(&query, "arg"),
+        ),
+        (_, "/redis") => redis(
+            &param("addr").unwrap_or_default(),
+            &param("op").unwrap_or_default(),
+            &param("key").unwrap_or_default(),
+            query_params(&query, "value"),
+        ),
+        (_, "/mqtt") => mqtt(
+            &param("addr").unwrap_or_default(),
+            &param("user").unwrap_or_default(),
+            &param("password").unwrap_or_default(),
+            param("topic"),
+            param("payload").unwrap_or_default(),
+            param("qos").as_deref(),
+        ),
         (Method::Post, "/echo") => text(200, &String::from_utf8_lossy(req.body())),
         (_, "/tcp") => answer(sockets::tcp_echo(
             &param("addr").unwrap_or_default(),
@@ -139,6 +173,148 @@ fn kv(store: &str, op: &str, key: Option<String>, value: Option<String>) -> Resp
         Ok(v) => text(200, &v),
         Err(e) => text(500, &format!("{e:?}")),
     }
+}
+
+fn sqlite(db: &str, sql: &str, args: Vec<String>) -> Response {
+    use spin_sdk::sqlite::{Connection, Value};
+    let conn = match Connection::open(db) {
+        Ok(c) => c,
+        Err(e) => return text(500, &format!("{e:?}")),
+    };
+    let args: Vec<Value> = args.into_iter().map(Value::Text).collect();
+    let result = match conn.execute(sql, &args) {
+        Ok(r) => r,
+        Err(e) => return text(500, &format!("{e:?}")),
+    };
+    let value = |v: &Value| match v {
+        Value::Integer(i) => i.to_string(),
+        Value::Real(r) => format!("{r:?}"),
+        Value::Text(t) => json_string(t),
+        Value::Blob(b) => format!(
+            "[{}]",
+            b.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+        ),
+        Value::Null => "null".to_string(),
+    };
+    let columns: Vec<String> = result.columns.iter().map(|c| json_string(c)).collect();
+    let rows: Vec<String> = result
+        .rows
+        .iter()
+        .map(|r| {
+            format!(
+                "[{}]",
+                r.values.iter().map(value).collect::<Vec<_>>().join(",")
+            )
+        })
+        .collect();
+    text(
+        200,
+        &format!(
+            "{{\"columns\":[{}],\"rows\":[{}]}}",
+            columns.join(","),
+            rows.join(",")
+        ),
+    )
+}
+
+fn redis(addr: &str, op: &str, key: &str, values: Vec<String>) -> Response {
+    use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+    let conn = match Connection::open(addr) {
+        Ok(c) => c,
+        Err(e) => return text(500, &format!("{e:?}")),
+    };
+    let value = values.first().cloned().unwrap_or_default().into_bytes();
+    let result: Result<String, spin_sdk::redis::Error> = match op {
+        "open" => Ok("opened".into()),
+        "get" => conn.get(key).map(|v| {
+            v.map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_else(|| "<none>".into())
+        }),
+        "set" => conn.set(key, &value).map(|_| "ok".into()),
+        "incr" => conn.incr(key).map(|n| n.to_string()),
+        "del" => conn.del(&[key.to_string()]).map(|n| n.to_string()),
+        "sadd" => conn.sadd(key, &values).map(|n| n.to_string()),
+        "srem" => conn.srem(key, &values).map(|n| n.to_string()),
+        "smembers" => conn.smembers(key).map(|mut m| {
+            m.sort();
+            m.join(",")
+        }),
+        "publish" => conn.publish(key, &value).map(|_| "ok".into()),
+        "execute" => {
+            let args: Vec<RedisParameter> = values
+                .into_iter()
+                .map(|v| RedisParameter::Binary(v.into_bytes()))
+                .collect();
+            conn.execute(key, &args).map(|results| {
+                results
+                    .iter()
+                    .map(|r| match r {
+                        RedisResult::Nil => "nil".to_string(),
+                        RedisResult::Status(s) => format!("status:{s}"),
+                        RedisResult::Int64(i) => format!("int:{i}"),
+                        RedisResult::Binary(b) => format!("binary:{}", String::from_utf8_lossy(b)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+        }
+        _ => return text(400, "unknown op"),
+    };
+    match result {
+        Ok(v) => text(200, &v),
+        Err(e) => text(500, &format!("{e:?}")),
+    }
+}
+
+fn mqtt(
+    addr: &str,
+    user: &str,
+    password: &str,
+    topic: Option<String>,
+    payload: String,
+    qos: Option<&str>,
+) -> Response {
+    use spin_sdk::mqtt::{Connection, Qos};
+    let conn = match Connection::open(addr, user, password, 30) {
+        Ok(c) => c,
+        Err(e) => return text(500, &format!("{e:?}")),
+    };
+    let Some(topic) = topic else {
+        return text(200, "opened");
+    };
+    let qos = match qos {
+        Some("1") => Qos::AtLeastOnce,
+        Some("2") => Qos::ExactlyOnce,
+        _ => Qos::AtMostOnce,
+    };
+    match conn.publish(&topic, &payload.into_bytes(), qos) {
+        Ok(()) => text(200, "published"),
+        Err(e) => text(500, &format!("{e:?}")),
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn query_params(query: &str, name: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == name).then(|| percent_decode(v))
+        })
+        .collect()
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
