@@ -126,7 +126,16 @@ impl HostConnection for RedisCtx {
             Ok(client) => client,
             Err(_) => return Ok(Err(Error::InvalidAddress)),
         };
-        let conn = match client.get_multiplexed_async_connection().await {
+        // Spin's client (redis 0.32) sets no connection or response
+        // deadline; this one's defaults (1 s, 500 ms) would fail a BLPOP
+        // that Spin serves, so both are off.
+        let config = ::redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(None)
+            .set_response_timeout(None);
+        let conn = match client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+        {
             Ok(conn) => conn,
             Err(e) => return Ok(Err(other(e))),
         };

@@ -207,6 +207,16 @@ async fn every_command_reaches_a_real_redis_allowed_through_a_template() {
             RedisResult::Binary(b"y".to_vec())
         ])
     );
+    // No response deadline, as in Spin: a blocking command past the
+    // client's default 500 ms still answers.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        exec(&mut ctx, c, "blpop", vec![bin("empty"), bin("1")])
+            .await
+            .unwrap(),
+        Ok(vec![RedisResult::Nil])
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
     let Err(Error::Other(why)) = exec(&mut ctx, c, "nosuchcommand", vec![]).await.unwrap() else {
         panic!("an unknown command is other(...)");
     };

@@ -260,11 +260,7 @@ fn execute_query(
         .lock()
         .map_err(|_| Error::Io("internal runtime error".to_string()))?;
     let mut prepared = conn.prepare_cached(statement).map_err(io)?;
-    let columns: Vec<String> = prepared
-        .column_names()
-        .into_iter()
-        .map(ToOwned::to_owned)
-        .collect();
+    let columns: Vec<String> = prepared.column_names().map(ToOwned::to_owned).collect();
     let width = prepared.column_count();
     let mut byte_count = std::mem::size_of::<QueryResult>();
     let mut rows = prepared
