@@ -17,7 +17,8 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use crate::engine::WasmtimeResultExt;
 
 /// The Spin interfaces the runner implements, for the refusal's hint.
-const SPIN_PROVIDED: &str = "fermyon:spin/key-value@2.0.0 and fermyon:spin/variables@2.0.0";
+const SPIN_PROVIDED: &str = "fermyon:spin/key-value@2.0.0, fermyon:spin/variables@2.0.0, \
+     fermyon:spin/sqlite@2.0.0, fermyon:spin/redis@2.0.0 and fermyon:spin/mqtt@2.0.0";
 
 /// Pre-instantiates component `id` (from `path`), or refuses it naming the
 /// import the runner does not provide.
@@ -78,14 +79,16 @@ fn refusal(id: &str, path: &Path, imports: &[String], e: anyhow::Error) -> anyho
 
 /// Whether the runner's linker has an interface of that name (for the
 /// wording only: the linker decides what links). It has wasmtime-wasi's
-/// and wasmtime-wasi-http's 0.2 interfaces, and two of Spin's.
+/// and wasmtime-wasi-http's 0.2 interfaces, and five of Spin's.
 fn provides(name: &str) -> bool {
     let Some((interface, version)) = name.split_once('@') else {
         return false;
     };
     let wasi = ["cli", "clocks", "filesystem", "io", "random", "sockets"];
     match interface.split_once('/') {
-        Some(("fermyon:spin", "key-value" | "variables")) => version == "2.0.0",
+        Some(("fermyon:spin", "key-value" | "variables" | "sqlite" | "redis" | "mqtt")) => {
+            version == "2.0.0"
+        }
         Some(("wasi:http", "types" | "outgoing-handler")) => version.starts_with("0.2."),
         Some((package, _)) => {
             version.starts_with("0.2.")
@@ -118,9 +121,7 @@ mod tests {
             "fermyon:spin/postgres@2.0.0",
             "fermyon:spin/mysql@2.0.0",
             "fermyon:spin/llm@2.0.0",
-            "fermyon:spin/sqlite@2.0.0",
-            "fermyon:spin/redis@2.0.0",
-            "fermyon:spin/mqtt@2.0.0",
+            "spin:sqlite/sqlite@3.0.0",
             "spin:postgres/postgres@3.0.0",
         ] {
             let e = refused(name);

@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-use crate::outbound::allowed::well_known_port;
 use crate::outbound::{ComponentOutbound, OutboundApp};
 
 /// One instance's outbound permission: its component's allow-list and the
@@ -103,13 +102,9 @@ impl Permit {
             return Ok(false);
         };
         let list = self.component.allow_list(&*self.app)?;
-        // A scheme without a well-known port and no port given: only an
-        // entry allowing any port matches, as in Spin.
-        let port = url
-            .port
-            .or_else(|| well_known_port(&url.scheme))
-            .unwrap_or(0);
-        let allowed = list.allows(&url.scheme, &url.host, port);
+        // No port: the scheme's well-known one (the allow-list's rule, as
+        // Spin's `PortConfig::allows`).
+        let allowed = list.allows(&url.scheme, &url.host, url.port);
         if !allowed {
             let pattern = url.pattern();
             eprintln!(

@@ -20,7 +20,6 @@
 //! - `GET /udp?bind=<ip:port>&addr=<ip:port>&msg=<m>` → binds, sends m to addr, answers 200 with
 //!   the first datagram back, or 500 `<step>: <error>`
 //! - `GET /resolve?name=<n>`        → ip-name-lookup: 200 with the addresses, or 500 with the error
-
 //! - `GET /sqlite?db=<label>&sql=<statement>&arg=<text>...` → opens the database
 //!   and runs the statement (each `arg` bound as text, in order): 200 with the
 //!   result as JSON, `{"columns":[...],"rows":[[...],...]}` (integers and
