@@ -28,6 +28,8 @@ use crate::outbound::{
     ChainFuture, ComponentOutbound, GuestTrap, OutboundApp, OutboundHooks, Upstream,
 };
 use crate::sockets::{SocketPolicy, SpinSockets};
+use crate::p3::P3Handler;
+use crate::reuse::ReuseConfig;
 use crate::state::{HostState, InstanceLimits, Usage};
 use crate::telemetry::{Telemetry, Trace, spans};
 use crate::variables::Resolver;
@@ -43,6 +45,9 @@ pub struct Limits {
     pub request_timeout: Option<Duration>,
     /// Largest linear memory an instance may grow to.
     pub max_instance_memory: usize,
+    /// Spin 4's instance reuse for WASI 0.3 components (its four flags);
+    /// a WASI 0.2 instance always serves one request.
+    pub reuse: ReuseConfig,
 }
 
 impl Default for Limits {
@@ -50,6 +55,7 @@ impl Default for Limits {
         Self {
             request_timeout: None,
             max_instance_memory: 128 << 20,
+            reuse: ReuseConfig::default(),
         }
     }
 }
@@ -58,7 +64,7 @@ impl Default for Limits {
 pub struct ComponentRuntime {
     /// The component id from spin.toml.
     pub id: String,
-    pre: ProxyPre<HostState>,
+    handler: Handler,
     /// Its `allowed_outbound_hosts`, for the outbound hook.
     outbound: Arc<ComponentOutbound>,
     key_value_stores: Arc<HashSet<String>>,
@@ -66,6 +72,14 @@ pub struct ComponentRuntime {
     environment: Vec<(String, String)>,
     stdout: Arc<ComponentLog>,
     stderr: Arc<ComponentLog>,
+}
+
+/// How a component is called, by what it exports (Spin's `HandlerType`).
+enum Handler {
+    /// `wasi:http/incoming-handler@0.2.*`: a fresh instance per request.
+    Wasi0_2(ProxyPre<HostState>),
+    /// `wasi:http/handler@0.3.0`: instances reused as Spin 4 does.
+    Wasi0_3(P3Handler),
 }
 
 /// The whole application, shared by every request.
@@ -120,16 +134,25 @@ impl App {
         crate::sqlite::add_to_linker(&mut linker, |s: &mut HostState| &mut s.sqlite)?;
         crate::outbound_redis::add_to_linker(&mut linker, |s: &mut HostState| &mut s.redis)?;
         crate::mqtt::add_to_linker(&mut linker, |s: &mut HostState| &mut s.mqtt)?;
+        // WASI 0.3 and Spin's 3.0.0 interfaces (spin-sdk 6 and 7 components
+        // import these beside some WASI 0.2 ones).
+        wasmtime_wasi::p3::add_to_linker(&mut linker).anyhow()?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker).anyhow()?;
+        crate::key_value::host_v3::add_to_linker(&mut linker, |s: &mut HostState| {
+            &mut s.key_value
+        })?;
+        crate::variables::host_v3::add_to_linker(&mut linker, |s: &mut HostState| {
+            &mut s.variables
+        })?;
 
         let mut components = HashMap::new();
         for (id, c) in &manifest.manifest.component {
             let path = manifest.source_path(id)?;
             let component = crate::engine::load_component(&engine, &path, &opts.cache_dir)
                 .with_context(|| format!("component `{id}`"))?;
-            let pre = crate::imports::instantiate_pre(&linker, &component, id, &path)?;
-            let pre = ProxyPre::new(pre).anyhow().with_context(|| {
-                format!("component `{id}` does not export wasi:http/incoming-handler: is it an HTTP component?")
-            })?;
+            let pre = crate::imports::instantiate_pre(&linker, &component, id, &path)
+                .map_err(rc_hint)?;
+            let handler = handler_for(id, pre, opts.limits.reuse)?;
             let mut environment: Vec<(String, String)> = c
                 .environment
                 .iter()
@@ -141,7 +164,7 @@ impl App {
                 id.clone(),
                 Arc::new(ComponentRuntime {
                     id: id.clone(),
-                    pre,
+                    handler,
                     outbound: Arc::new(ComponentOutbound::new(
                         id.clone(),
                         c.allowed_outbound_hosts.clone(),
@@ -179,11 +202,12 @@ impl App {
 
     /// A fresh store for `component`, and the receiver of a trap the
     /// outbound hook may raise ([`GuestTrap`]).
-    fn new_store(
+    pub(crate) fn new_store(
         self: &Arc<Self>,
         component: &Arc<ComponentRuntime>,
         depth: u32,
         span: &Trace,
+        deadline: Option<Instant>,
     ) -> (Store<HostState>, tokio::sync::oneshot::Receiver<String>) {
         let app_log = self
             .telemetry
@@ -248,7 +272,6 @@ impl App {
         }
         // A guest gets the CPU back every tick (so a busy loop cannot starve
         // other requests on this thread) until its deadline, if any, then traps.
-        let deadline = self.limits.request_timeout.map(|t| Instant::now() + t);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -286,7 +309,13 @@ impl App {
         // ends with the guest's task: after the server span if the guest
         // streams its body.
         let span = spans::component(trace, &component.id);
-        let result = self.run(component, request, depth, &span).await;
+        let result = match &component.handler {
+            Handler::Wasi0_2(pre) => self.run(component, pre, request, depth, &span).await,
+            Handler::Wasi0_3(handler) => {
+                let request = request.map(|body| body.map_err(Into::into).boxed_unsync());
+                handler.handle(self, component, request, depth, &span).await
+            }
+        };
         if let Err(failure) = &result {
             spans::component_failed(&span, &failure.to_string());
         }
@@ -296,6 +325,7 @@ impl App {
     async fn run<B>(
         self: &Arc<Self>,
         component: &Arc<ComponentRuntime>,
+        pre: &ProxyPre<HostState>,
         request: http::Request<B>,
         depth: u32,
         span: &Trace,
@@ -304,7 +334,14 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let (mut store, trapped) = self.new_store(component, depth, span);
+        // The runner's own deadline, or one picked from Spin's
+        // `--request-timeout` (which Spin applies to WASI 0.3 only).
+        let timeout = self.limits.request_timeout.or_else(|| {
+            let picked = self.limits.reuse.request_timeout?.pick()?;
+            Some(picked.max(Duration::from_secs(1)))
+        });
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (mut store, trapped) = self.new_store(component, depth, span, deadline);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let setup = (|| {
             let req = store
@@ -316,10 +353,9 @@ impl App {
             anyhow::Ok((req, out))
         })();
         let (req, out) = setup.map_err(|e| GuestFailure::Host(format!("{e:#}")))?;
-        let pre = component.pre.clone();
+        let pre = pre.clone();
         let id = component.id.clone();
         let instantiated = store.data().usage.is_some();
-        let timeout = self.limits.request_timeout;
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
             if instantiated {
@@ -433,6 +469,47 @@ impl OutboundApp for App {
 
     fn upstream(&self) -> &dyn Upstream {
         &*self.upstream
+    }
+}
+
+/// A component built for the WASI 0.3 release candidate spin-sdk 6 targets
+/// (`wasi:http@0.3.0-rc-2026-03-15`, which Spin 4.0.2's wasmtime 44 serves)
+/// cannot link on wasmtime 48, which implements only the final 0.3.0: say so.
+fn rc_hint(e: anyhow::Error) -> anyhow::Error {
+    if format!("{e:#}").contains("@0.3.0-rc-") {
+        e.context(
+            "this component targets a WASI 0.3 release candidate (spin-sdk 6 builds \
+             `wasi:http@0.3.0-rc-2026-03-15`); edge-runner's wasmtime 48 implements only the \
+             final `wasi:http@0.3.0`: rebuild it with spin-sdk 7",
+        )
+    } else {
+        e
+    }
+}
+
+/// The executor a component needs, by its exports, as Spin's
+/// `HandlerType::from_instance_pre`: exactly one HTTP handler.
+fn handler_for(
+    id: &str,
+    pre: wasmtime::component::InstancePre<HostState>,
+    reuse: ReuseConfig,
+) -> anyhow::Result<Handler> {
+    let mut candidates = Vec::new();
+    if let Ok(p2) = ProxyPre::new(pre.clone()) {
+        candidates.push(Handler::Wasi0_2(p2));
+    }
+    if let Ok(p3) = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre) {
+        candidates.push(Handler::Wasi0_3(P3Handler::new(p3, reuse)));
+    }
+    match candidates.len() {
+        0 => anyhow::bail!(
+            "component `{id}` exports neither `wasi:http/incoming-handler@0.2.*` nor \
+             `wasi:http/handler@0.3.0`: is it an HTTP component?"
+        ),
+        1 => Ok(candidates.pop().unwrap()),
+        _ => anyhow::bail!(
+            "component `{id}` exports multiple different handlers but it's expected to export only one"
+        ),
     }
 }
 

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{App, Limits, LoadOptions};
 use crate::manifest::LoadedManifest;
+use crate::reuse::{self, Range, ReuseConfig};
 use crate::server::{Server, ServerLimits};
 
 /// A Spin-compatible runner: serves a spin.toml HTTP application on wasmtime.
@@ -22,6 +23,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of `up`'s flags does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Start the application (like `spin up`).
     Up(UpArgs),
@@ -57,11 +60,26 @@ pub struct UpArgs {
     /// Compiled-component cache (default: $EDGE_RUNNER_CACHE_DIR or ~/.cache/edge-runner).
     #[arg(long = "cache-dir")]
     pub cache_dir: Option<PathBuf>,
-    /// Time a request may spend in the components before an empty 504, in
-    /// seconds. None by default, as on Spin 4, which enforces no deadline on
-    /// WASI 0.2 components (its own `--request-timeout` affects WASI 0.3 only).
-    #[arg(long = "request-timeout")]
-    pub request_timeout_secs: Option<u64>,
+    /// Spin's `--request-timeout`: a request's time budget, in whole seconds
+    /// (`N` or `Ns`), or a range `A..B` picked per instance. A WASI 0.3
+    /// request past it gets Spin's empty 500 and its instance ends; on WASI
+    /// 0.2, which Spin 4 gives no deadline, the runner answers an empty 504
+    /// (at least 1 s). None by default, as on Spin.
+    #[arg(long = "request-timeout", value_parser = crate::reuse::parse_duration_range)]
+    pub request_timeout: Option<Range<Duration>>,
+    /// Spin's `--max-instance-reuse-count`: requests one WASI 0.3 instance
+    /// serves (a value or a range picked per instance; default 128). A WASI
+    /// 0.2 instance always serves one.
+    #[arg(long, value_parser = crate::reuse::parse_usize_range)]
+    pub max_instance_reuse_count: Option<Range<usize>>,
+    /// Spin's `--max-instance-concurrent-reuse-count`: requests one WASI 0.3
+    /// instance serves at once (a value or a range; default 16).
+    #[arg(long, value_parser = crate::reuse::parse_usize_range)]
+    pub max_instance_concurrent_reuse_count: Option<Range<usize>>,
+    /// Spin's `--idle-instance-timeout`: how long an idle WASI 0.3 instance
+    /// waits for its next request (whole seconds or a range; default 1s).
+    #[arg(long, default_value = "1s", value_parser = crate::reuse::parse_duration_range)]
+    pub idle_instance_timeout: Range<Duration>,
     /// Spin's `--http1-max-buf-size`: the HTTP/1 read buffer in bytes, which
     /// bounds a request head (default: hyper's, about 408 KiB, as Spin).
     #[arg(long = "http1-max-buf-size", env = "SPIN_HTTP1_MAX_BUF_SIZE")]
@@ -170,9 +188,19 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             databases: databases.clone(),
             upstream: Arc::new(crate::outbound::Network),
             limits: Limits {
-                request_timeout: args
-                    .request_timeout_secs
-                    .map(|s| Duration::from_secs(s.max(1))),
+                request_timeout: None,
+                reuse: ReuseConfig {
+                    max_instance_reuse_count: args
+                        .max_instance_reuse_count
+                        .unwrap_or(Range::Value(reuse::DEFAULT_MAX_INSTANCE_REUSE_COUNT)),
+                    max_instance_concurrent_reuse_count: args
+                        .max_instance_concurrent_reuse_count
+                        .unwrap_or(Range::Value(
+                            reuse::DEFAULT_MAX_INSTANCE_CONCURRENT_REUSE_COUNT,
+                        )),
+                    request_timeout: args.request_timeout,
+                    idle_instance_timeout: args.idle_instance_timeout,
+                },
                 ..Limits::default()
             },
             telemetry: telemetry.clone(),

@@ -52,6 +52,8 @@ pub fn new_engine() -> anyhow::Result<Engine> {
 fn base_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // WASI 0.3 components (spin-sdk 6 and 7), as Spin 4 enables.
+    config.wasm_component_model_async(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     config

@@ -21,6 +21,8 @@ pub mod mqtt;
 pub mod outbound;
 pub mod outbound_redis;
 pub mod permit;
+pub mod p3;
+pub mod reuse;
 pub mod routing;
 pub mod runtime_config;
 pub mod server;

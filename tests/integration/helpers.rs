@@ -65,7 +65,14 @@ pub fn cache_dir() -> PathBuf {
 /// `{{cache}}` replaced by the built files' paths) into `dir/spin.toml`.
 pub fn write_manifest(dir: &Path, manifest: &str) -> PathBuf {
     let mut text = manifest.to_string();
-    for name in ["probe", "router", "processor", "cache"] {
+    for name in [
+        "probe",
+        "probe_p3_sdk6",
+        "probe_p3_sdk7",
+        "router",
+        "processor",
+        "cache",
+    ] {
         let token = format!("{{{{{name}.wasm}}}}");
         if text.contains(&token) {
             text = text.replace(&token, &component(name).display().to_string());

@@ -24,3 +24,4 @@ mod runner;
 mod sockets;
 mod telemetry;
 mod upstream;
+mod wasip3;

@@ -31,17 +31,17 @@ pub const MAX_OPEN_STORES: usize = 256;
 
 /// What a guest's `store` resource points at.
 pub struct OpenStore {
-    label: String,
-    store: Arc<dyn Store>,
+    pub(super) label: String,
+    pub(super) store: Arc<dyn Store>,
 }
 
 /// Per-instance key-value state: the labels this component may open, the
 /// application's stores, and the instance's open store handles.
 pub struct KeyValueCtx {
-    allowed: Arc<HashSet<String>>,
-    stores: Arc<Stores>,
+    pub(super) allowed: Arc<HashSet<String>>,
+    pub(super) stores: Arc<Stores>,
     table: ResourceTable,
-    open: usize,
+    pub(super) open: usize,
     /// The instance's span: each call is a `spin_key_value.*` span under it.
     pub(crate) trace: Trace,
 }
@@ -59,8 +59,22 @@ impl KeyValueCtx {
         }
     }
 
-    fn store(&self, handle: &Resource<OpenStore>) -> wasmtime::Result<&OpenStore> {
+    pub(super) fn store(&self, handle: &Resource<OpenStore>) -> wasmtime::Result<&OpenStore> {
         Ok(self.table.get(handle)?)
+    }
+
+    /// A new handle to `open` (shared by 2.0.0 and 3.0.0).
+    pub(super) fn push(&mut self, open: OpenStore) -> wasmtime::Result<Resource<OpenStore>> {
+        let handle = self.table.push(open)?;
+        self.open += 1;
+        Ok(handle)
+    }
+
+    /// Closes `handle` (shared by 2.0.0 and 3.0.0).
+    pub(super) fn close(&mut self, handle: Resource<OpenStore>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        self.open -= 1;
+        Ok(())
     }
 }
 
@@ -117,9 +131,7 @@ impl HostStore for KeyValueCtx {
             return Ok(Err(Error::StoreTableFull));
         }
         let store = Arc::clone(store);
-        let handle = self.table.push(OpenStore { label, store })?;
-        self.open += 1;
-        Ok(Ok(handle))
+        Ok(Ok(self.push(OpenStore { label, store })?))
     }
 
     async fn get(
@@ -193,9 +205,7 @@ impl HostStore for KeyValueCtx {
     }
 
     async fn drop(&mut self, handle: Resource<OpenStore>) -> wasmtime::Result<()> {
-        self.table.delete(handle)?;
-        self.open -= 1;
-        Ok(())
+        self.close(handle)
     }
 }
 

@@ -8,6 +8,7 @@
 //! `<state-dir>/sqlite_key_value.db` unless the runtime config says otherwise.
 
 pub mod host;
+pub mod host_v3;
 mod redis;
 mod sqlite;
 mod stores;

@@ -24,6 +24,7 @@
 //! - [`host`]: the wasmtime binding.
 
 pub mod host;
+pub mod host_v3;
 pub mod providers;
 pub mod resolver;
 pub mod template;

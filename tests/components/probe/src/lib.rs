@@ -4,6 +4,7 @@
 //!
 //! Routes (path info after the component's route):
 //! - `GET /hello`                   → 200 `hello`
+//! - `GET /count`                   → 200 `served=<n>`: requests this instance has taken
 //! - `GET /headers`                 → 200, one `name: value` line per `spin-*` header
 //! - `GET /trap`                    → panics (a trap)
 //! - `GET /loop`                    → never returns (busy loop)
@@ -40,8 +41,12 @@ mod sockets;
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
 use spin_sdk::http_component;
 
+/// Requests this instance has taken (a static lives as long as the instance).
+static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[http_component]
 async fn handle(req: Request) -> Response {
+    let served = SERVED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
     let path = req
         .header("spin-path-info")
         .and_then(|v| v.as_str())
@@ -51,6 +56,7 @@ async fn handle(req: Request) -> Response {
     let param = |name: &str| query_param(&query, name);
     match (req.method(), path.as_str()) {
         (_, "/hello") => text(200, "hello"),
+        (_, "/count") => text(200, &format!("served={served}")),
         (_, "/headers") => {
             let mut lines: Vec<String> = req
                 .headers()
