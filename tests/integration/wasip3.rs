@@ -38,6 +38,19 @@ allowed_outbound_hosts = ["http://p3.spin.internal"]
 "#;
 
 fn p3(args: &[&str]) -> Runner {
+    spawn_p3(args)
+}
+
+/// The p3 app with a long idle timeout, for tests counting requests in one
+/// instance: on a loaded machine, two requests may be more than Spin's
+/// default 1 s apart.
+fn p3_kept(args: &[&str]) -> Runner {
+    let mut args = args.to_vec();
+    args.extend(["--idle-instance-timeout", "60"]);
+    spawn_p3(&args)
+}
+
+fn spawn_p3(args: &[&str]) -> Runner {
     Runner::spawn(Spawn {
         manifest: Some(P3_APP),
         args: args.iter().map(|s| s.to_string()).collect(),
@@ -69,14 +82,14 @@ fn assert_empty_500(res: &crate::helpers::Response, what: &str) {
 
 #[test]
 fn a_wasi_0_3_instance_serves_one_request_after_another_as_spin_4_reuses_it() {
-    let r = p3(&[]);
+    let r = p3_kept(&[]);
     let counts: Vec<u64> = (0..5).map(|_| served(&r, "/p3/count")).collect();
     assert_eq!(counts, [1, 2, 3, 4, 5]);
 }
 
 #[test]
 fn a_wasi_0_2_instance_always_serves_one_request_whatever_the_reuse_flags() {
-    let r = p3(&["--max-instance-reuse-count", "10"]);
+    let r = p3_kept(&["--max-instance-reuse-count", "10"]);
     for _ in 0..3 {
         assert_eq!(r.get("/p2/count").text(), "served=1");
     }
@@ -94,7 +107,7 @@ fn a_wasi_0_2_instance_always_serves_one_request_whatever_the_reuse_flags() {
 
 #[test]
 fn an_instance_is_dropped_after_max_instance_reuse_count_requests() {
-    let r = p3(&["--max-instance-reuse-count", "3"]);
+    let r = p3_kept(&["--max-instance-reuse-count", "3"]);
     let counts: Vec<u64> = (0..7).map(|_| served(&r, "/p3/count")).collect();
     assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1]);
 }
@@ -102,7 +115,7 @@ fn an_instance_is_dropped_after_max_instance_reuse_count_requests() {
 #[test]
 fn a_range_is_picked_per_instance_within_its_bounds() {
     // 2..4: each instance serves 2 or 3 requests, never 1, never 4.
-    let r = p3(&["--max-instance-reuse-count", "2..4"]);
+    let r = p3_kept(&["--max-instance-reuse-count", "2..4"]);
     let counts: Vec<u64> = (0..30).map(|_| served(&r, "/p3/count")).collect();
     let mut runs = Vec::new();
     for (i, &n) in counts.iter().enumerate() {
@@ -163,7 +176,7 @@ fn a_waiting_instance_takes_concurrent_requests_up_to_the_default_16() {
 
 #[test]
 fn a_trap_ends_its_instance_and_the_requests_it_held_get_spins_empty_500() {
-    let r = p3(&[]);
+    let r = p3_kept(&[]);
     assert_eq!(served(&r, "/p3/count"), 1);
     let addr = r.addr;
     // A request waits in the instance; the trap lands in the same one.
@@ -189,7 +202,7 @@ fn an_idle_instance_is_dropped_after_the_idle_instance_timeout() {
 
 #[test]
 fn a_request_past_the_request_timeout_gets_spins_empty_500_and_its_instance_ends() {
-    let r = p3(&["--request-timeout", "1"]);
+    let r = p3_kept(&["--request-timeout", "1"]);
     assert_eq!(served(&r, "/p3/count"), 1);
     let started = Instant::now();
     assert_empty_500(&r.get("/p3/hold?ms=5000"), "past the timeout");
