@@ -27,9 +27,9 @@ use crate::manifest::LoadedManifest;
 use crate::outbound::{
     ChainFuture, ComponentOutbound, GuestTrap, OutboundApp, OutboundHooks, Upstream,
 };
-use crate::sockets::{SocketPolicy, SpinSockets};
 use crate::p3::P3Handler;
 use crate::reuse::ReuseConfig;
+use crate::sockets::{SocketPolicy, SpinSockets};
 use crate::state::{HostState, InstanceLimits, Usage};
 use crate::telemetry::{Telemetry, Trace, spans};
 use crate::variables::Resolver;
@@ -150,8 +150,8 @@ impl App {
             let path = manifest.source_path(id)?;
             let component = crate::engine::load_component(&engine, &path, &opts.cache_dir)
                 .with_context(|| format!("component `{id}`"))?;
-            let pre = crate::imports::instantiate_pre(&linker, &component, id, &path)
-                .map_err(rc_hint)?;
+            let pre =
+                crate::imports::instantiate_pre(&linker, &component, id, &path).map_err(rc_hint)?;
             let handler = handler_for(id, pre, opts.limits.reuse)?;
             let mut environment: Vec<(String, String)> = c
                 .environment

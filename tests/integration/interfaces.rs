@@ -101,11 +101,10 @@ fn counting_listener() -> (u16, Arc<AtomicUsize>) {
 #[test]
 fn a_component_keeps_rows_in_the_default_sqlite_database_under_the_state_dir() {
     let r = start("sqlite_databases = [\"default\"]");
-    assert!(
-        r.output().contains("Storing default SQLite data to \"")
-            && r.output().contains("sqlite_db.db\"."),
-        "Spin's banner: {}",
-        r.output()
+    // Spin's banner (stderr, which may trail stdout's "Serving" line).
+    crate::fixtures::wait_for_log(
+        &r,
+        &["Storing default SQLite data to \"", "sqlite_db.db\"."],
     );
     sql_ok(
         &r,
@@ -319,12 +318,13 @@ fn outbound_redis_to_an_address_not_allowed_is_invalid_address_and_never_dials()
             (500, "Error::InvalidAddress".to_string()),
             "{extra}"
         );
-        assert!(
-            r.output().contains(&format!(
+        // Spin's hint, on stderr (which may reach the test a moment after
+        // the answer).
+        crate::fixtures::wait_for_log(
+            &r,
+            &[&format!(
                 "allowed_outbound_hosts = [\"redis://127.0.0.1:{port}\"]"
-            )),
-            "Spin's hint: {}",
-            r.output()
+            )],
         );
     }
     std::thread::sleep(std::time::Duration::from_millis(50));
