@@ -67,16 +67,40 @@ fn trace_with_id(collector: &Collector, id: &str) -> Trace {
 }
 
 /// The components' instance spans end with their instances, possibly after
-/// the server span: wait until the trace has `n` spans.
+/// the server span, and after all their children (which are exported
+/// first): wait until the trace has `n` instance spans.
 fn complete(collector: &Collector, id: &str, n: usize) -> Trace {
     eventually(
-        &format!("{n} spans in trace {id}"),
+        &format!("{n} instance spans in trace {id}"),
         Duration::from_secs(20),
         || {
             let trace = trace_with_id(collector, id);
-            (trace.spans.len() >= n).then_some(trace)
+            let instances = trace
+                .spans
+                .iter()
+                .filter(|s| s.name().starts_with("execute_wasm_component "))
+                .count();
+            (instances >= n).then_some(trace)
         },
     )
+}
+
+/// The cache counts a hit or a miss with probability 1/8 (a read and a
+/// write of its `stats:` key, see `edge_core::stats`): a trace has those two
+/// spans after the cache's `get` or not. The shape without them is the one
+/// real Spin exported (issue #12); `shape` is compared with either.
+fn assert_shape(trace: &Trace, shape: &str) {
+    let got = trace.render();
+    let lookup = "        spin_key_value.get (CLIENT)\n";
+    let sampled = shape.replacen(
+        lookup,
+        &format!("{lookup}{lookup}        spin_key_value.set (CLIENT)\n"),
+        1,
+    );
+    assert!(
+        got == shape || got == sampled,
+        "the trace:\n{got}\nis neither Spin's:\n{shape}\nnor that with a sampled stats update"
+    );
 }
 
 fn names(spans: &[&FoundSpan]) -> Vec<String> {
@@ -137,10 +161,10 @@ fn a_cache_miss_is_one_trace_with_spins_span_tree() {
     assert_eq!(x_cache(&res), "miss");
 
     let first = collector.trace_of("/api/process");
-    let trace = complete(&collector, &first.root().trace_id(), 21);
+    let trace = complete(&collector, &first.root().trace_id(), 4);
     // With --nocapture, the tree as the README shows it.
     println!("{}", trace.render_timed());
-    assert_eq!(trace.render(), MISS_SHAPE);
+    assert_shape(&trace, MISS_SHAPE);
     assert_eq!(
         collector.other_requests(),
         Vec::<String>::new(),
@@ -226,9 +250,9 @@ fn a_cache_hit_is_the_same_tree_without_the_processor_and_the_write() {
     let id = trace_id(2);
     assert_eq!(x_cache(&process_traced(&r, &body, &id)), "hit");
 
-    let trace = complete(&collector, &id, 10);
-    assert_eq!(
-        trace.render(),
+    let trace = complete(&collector, &id, 2);
+    assert_shape(
+        &trace,
         "\
 POST /... (SERVER)
   execute_wasm_component router (INTERNAL)
@@ -241,7 +265,7 @@ POST /... (SERVER)
       execute_wasm_component cache (INTERNAL)
         spin_key_value.open (CLIENT)
         spin_key_value.get (CLIENT)
-"
+",
     );
 }
 
