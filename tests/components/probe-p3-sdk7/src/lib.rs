@@ -17,6 +17,10 @@
 //! - `GET /var?name=<n>`          → the variable's value, or 500 `<error>`
 //! - `GET /kv?store=<s>&op=<op>&key=<k>&value=<v>` → key-value result, or 500 `<error>`
 
+#[path = "../../probe/src/query.rs"]
+mod query;
+
+use query::query_param;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -140,37 +144,4 @@ async fn kv(store: &str, op: &str, key: String, value: String) -> (StatusCode, S
         Ok(v) => (StatusCode::OK, v),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:?}")),
     }
-}
-
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| h * 16 + l),
-            _ => None,
-        };
-        match decoded {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
