@@ -124,7 +124,17 @@ pub struct LoadOptions {
 impl App {
     /// Compiles (or loads from cache) and pre-instantiates every component.
     pub fn load(manifest: &LoadedManifest, opts: LoadOptions) -> anyhow::Result<Arc<Self>> {
-        let engine = crate::engine::new_engine()?;
+        let mut sources = Vec::new();
+        for id in manifest.manifest.component.keys() {
+            let path = manifest.source_path(id)?;
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("component `{id}`: cannot read {}", path.display()))?;
+            sources.push((path, bytes));
+        }
+        let concurrency = sources
+            .iter()
+            .any(|(_, bytes)| crate::engine::needs_concurrency(bytes));
+        let engine = crate::engine::new_engine(concurrency)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).anyhow()?;
         crate::sockets::add_to_linker(&mut linker)?;
@@ -134,24 +144,25 @@ impl App {
         crate::sqlite::add_to_linker(&mut linker, |s: &mut HostState| &mut s.sqlite)?;
         crate::outbound_redis::add_to_linker(&mut linker, |s: &mut HostState| &mut s.redis)?;
         crate::mqtt::add_to_linker(&mut linker, |s: &mut HostState| &mut s.mqtt)?;
-        // WASI 0.3 and Spin's 3.0.0 interfaces (spin-sdk 6 and 7 components
-        // import these beside some WASI 0.2 ones).
-        wasmtime_wasi::p3::add_to_linker(&mut linker).anyhow()?;
-        wasmtime_wasi_http::p3::add_to_linker(&mut linker).anyhow()?;
-        crate::key_value::host_v3::add_to_linker(&mut linker, |s: &mut HostState| {
-            &mut s.key_value
-        })?;
-        crate::variables::host_v3::add_to_linker(&mut linker, |s: &mut HostState| {
-            &mut s.variables
-        })?;
+        if concurrency {
+            // WASI 0.3 and Spin's 3.0.0 interfaces (spin-sdk 6 and 7
+            // components import these beside some WASI 0.2 ones); their
+            // async host functions need the engine's concurrency support.
+            wasmtime_wasi::p3::add_to_linker(&mut linker).anyhow()?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker).anyhow()?;
+            crate::key_value::host_v3::add_to_linker(&mut linker, |s: &mut HostState| {
+                &mut s.key_value
+            })?;
+            crate::variables::host_v3::add_to_linker(&mut linker, |s: &mut HostState| {
+                &mut s.variables
+            })?;
+        }
 
         let mut components = HashMap::new();
-        for (id, c) in &manifest.manifest.component {
-            let path = manifest.source_path(id)?;
-            let component = crate::engine::load_component(&engine, &path, &opts.cache_dir)
+        for ((id, c), (path, bytes)) in manifest.manifest.component.iter().zip(&sources) {
+            let component = crate::engine::load_component(&engine, path, bytes, &opts.cache_dir)
                 .with_context(|| format!("component `{id}`"))?;
-            let pre =
-                crate::imports::instantiate_pre(&linker, &component, id, &path).map_err(rc_hint)?;
+            let pre = crate::imports::instantiate_pre(&linker, &component, id, path)?;
             let handler = handler_for(id, pre, opts.limits.reuse)?;
             let mut environment: Vec<(String, String)> = c
                 .environment
@@ -469,21 +480,6 @@ impl OutboundApp for App {
 
     fn upstream(&self) -> &dyn Upstream {
         &*self.upstream
-    }
-}
-
-/// A component built for the WASI 0.3 release candidate spin-sdk 6 targets
-/// (`wasi:http@0.3.0-rc-2026-03-15`, which Spin 4.0.2's wasmtime 44 serves)
-/// cannot link on wasmtime 48, which implements only the final 0.3.0: say so.
-fn rc_hint(e: anyhow::Error) -> anyhow::Error {
-    if format!("{e:#}").contains("@0.3.0-rc-") {
-        e.context(
-            "this component targets a WASI 0.3 release candidate (spin-sdk 6 builds \
-             `wasi:http@0.3.0-rc-2026-03-15`); edge-runner's wasmtime 48 implements only the \
-             final `wasi:http@0.3.0`: rebuild it with spin-sdk 7",
-        )
-    } else {
-        e
     }
 }
 

@@ -35,8 +35,15 @@ pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10)
 /// Builds the engine: async support, epoch interruption, pooling allocator
 /// (falling back to on-demand allocation when the pool cannot be reserved,
 /// e.g. under a tight virtual-memory limit).
-pub fn new_engine() -> anyhow::Result<Engine> {
-    let mut config = base_config();
+///
+/// `concurrency` turns on the component model's async ABI and wasmtime's
+/// concurrent execution, which WASI 0.3 components need (Spin 4 always has
+/// them on). Only then: with it on, every store carries the concurrent
+/// runtime's state and every call goes through it, measured at +30 % CPU per
+/// request on the app's WASI 0.2 hit path (bench/README.md). So an app of
+/// WASI 0.2 components gets an engine without it; see [`needs_concurrency`].
+pub fn new_engine(concurrency: bool) -> anyhow::Result<Engine> {
+    let mut config = base_config(concurrency);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
     match Engine::new(&config) {
         Ok(engine) => Ok(engine),
@@ -44,16 +51,17 @@ pub fn new_engine() -> anyhow::Result<Engine> {
             eprintln!(
                 "warning: the pooling allocator is unavailable ({e:?}); using on-demand instance allocation"
             );
-            Engine::new(&base_config()).anyhow()
+            Engine::new(&base_config(concurrency)).anyhow()
         }
     }
 }
 
-fn base_config() -> Config {
+fn base_config(concurrency: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     // WASI 0.3 components (spin-sdk 6 and 7), as Spin 4 enables.
-    config.wasm_component_model_async(true);
+    config.wasm_component_model_async(concurrency);
+    config.concurrency_support(concurrency);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     config
@@ -106,6 +114,71 @@ pub fn default_cache_dir() -> PathBuf {
     }
 }
 
+/// Whether a component needs the engine's concurrency support: it uses the
+/// component model's async features (a WASI 0.3 handler, an async import),
+/// or imports or exports a WASI 0.3 or Spin 3.x interface (those are linked
+/// only on such an engine). A core module never does: it becomes a WASI 0.2
+/// component with the preview 1 adapter.
+///
+/// The first test validates the component with every feature but the async
+/// ones, so a component that is invalid for another reason also says yes;
+/// compiling it then reports what is wrong.
+pub fn needs_concurrency(bytes: &[u8]) -> bool {
+    use wasmparser::{Parser, Payload, Validator, WasmFeatures};
+    if !Parser::is_component(bytes) {
+        return false;
+    }
+    let async_features = WasmFeatures::CM_ASYNC
+        | WasmFeatures::CM_ASYNC_STACKFUL
+        | WasmFeatures::CM_MORE_ASYNC_BUILTINS
+        | WasmFeatures::CM_THREADING
+        | WasmFeatures::CM_ERROR_CONTEXT;
+    if Validator::new_with_features(WasmFeatures::all() - async_features)
+        .validate_all(bytes)
+        .is_err()
+    {
+        return true;
+    }
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::ModuleSection { .. } | Payload::ComponentSection { .. }) => depth += 1,
+            Ok(Payload::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Payload::ComponentImportSection(imports)) if depth == 0 => {
+                for import in imports.into_iter().flatten() {
+                    if is_wasi_0_3_or_spin_3(import.name.name) {
+                        return true;
+                    }
+                }
+            }
+            Ok(Payload::ComponentExportSection(exports)) if depth == 0 => {
+                for export in exports.into_iter().flatten() {
+                    if is_wasi_0_3_or_spin_3(export.name.name) {
+                        return true;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// `wasi:<pkg>/<iface>@0.3.*` or `spin:<pkg>/<iface>@3.*`.
+fn is_wasi_0_3_or_spin_3(name: &str) -> bool {
+    let Some((package, version)) = name.rsplit_once('@') else {
+        return false;
+    };
+    (package.starts_with("wasi:") && version.starts_with("0.3."))
+        || (package.starts_with("spin:") && version.starts_with("3."))
+}
+
+/// What the runner does to a source before compiling it (a module made a
+/// component, the WASI 0.3 candidate's names made final), in the cache key:
+/// change it whenever that changes, so no artifact of the old way is used.
+const PREPARATION: &[u8] = b"componentize; p3 release candidate renamed (2)";
+
 /// Loads a component, from the compile cache when this exact file was
 /// compiled before by this wasmtime with this configuration.
 ///
@@ -116,12 +189,12 @@ pub fn default_cache_dir() -> PathBuf {
 pub fn load_component(
     engine: &Engine,
     wasm_path: &Path,
+    bytes: &[u8],
     cache_dir: &Path,
 ) -> anyhow::Result<Component> {
-    let bytes = std::fs::read(wasm_path)
-        .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
     let mut hasher = Sha256::new();
-    hasher.update(&bytes);
+    hasher.update(bytes);
+    hasher.update(PREPARATION);
     std::hash::Hash::hash(
         &engine.precompile_compatibility_hash(),
         &mut HashWriter(&mut hasher),
@@ -142,13 +215,17 @@ pub fn load_component(
     }
     // A core module becomes a component first, as Spin's loader does; the
     // cache keeps the compiled result under the module's own hash.
-    let bytes = crate::componentize::componentize_if_necessary(&bytes).with_context(|| {
+    let bytes = crate::componentize::componentize_if_necessary(bytes).with_context(|| {
         format!(
             "cannot turn the module {} into a component",
             wasm_path.display()
         )
     })?;
-    let component = Component::new(engine, &bytes)
+    // spin-sdk 6's WASI 0.3 release candidate, under its final names.
+    let renamed = crate::p3_rc::rename_if_necessary(&bytes)
+        .with_context(|| format!("component {}", wasm_path.display()))?;
+    let bytes = renamed.as_deref().unwrap_or(&bytes);
+    let component = Component::new(engine, bytes)
         .anyhow()
         .with_context(|| format!("cannot compile component {}", wasm_path.display()))?;
     if let Err(e) = store_artifact(&component, cache_dir, &cached) {
@@ -204,4 +281,74 @@ pub fn start_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `component_importing`'s component with its one function made an
+    /// `async func` (function type 0x43): the component model's async ABI.
+    fn component_importing_an_async_func(name: &str) -> Vec<u8> {
+        let mut bytes = edge_testkit::component_importing(name);
+        let func_type = [0x01, 0x40, 0x00, 0x01, 0x00];
+        let at = bytes
+            .windows(func_type.len())
+            .position(|w| w == func_type)
+            .expect("the func type");
+        bytes[at + 1] = 0x43;
+        bytes
+    }
+
+    #[test]
+    fn a_wasi_0_2_component_needs_no_concurrency_support() {
+        for name in [
+            "wasi:cli/environment@0.2.3",
+            "wasi:http/types@0.2.0",
+            "fermyon:spin/key-value@2.0.0",
+            "fermyon:spin/sqlite@2.0.0",
+        ] {
+            assert!(
+                !needs_concurrency(&edge_testkit::component_importing(name)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_core_module_needs_no_concurrency_support() {
+        assert!(!needs_concurrency(b"\0asm\x01\0\0\0"));
+    }
+
+    #[test]
+    fn wasi_0_3_and_spin_3_interfaces_need_concurrency_support() {
+        for name in [
+            "wasi:http/types@0.3.0",
+            "wasi:http/handler@0.3.0-rc-2026-03-15",
+            "wasi:clocks/monotonic-clock@0.3.0",
+            "spin:key-value/key-value@3.0.0",
+            "spin:variables/variables@3.0.0",
+        ] {
+            assert!(
+                needs_concurrency(&edge_testkit::component_importing(name)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_component_using_the_async_abi_needs_concurrency_support_whatever_it_imports() {
+        let bytes = component_importing_an_async_func("example:lib/work@1.0.0");
+        assert!(needs_concurrency(&bytes));
+        // And an engine with concurrency support compiles it, one without
+        // does not: the test above is what decides which engine it gets.
+        assert!(Component::new(&new_engine(true).unwrap(), &bytes).is_ok());
+        assert!(Component::new(&new_engine(false).unwrap(), &bytes).is_err());
+    }
+
+    #[test]
+    fn an_engine_without_concurrency_support_compiles_a_wasi_0_2_component() {
+        let bytes = edge_testkit::component_importing("wasi:http/types@0.2.0");
+        assert!(Component::new(&new_engine(false).unwrap(), &bytes).is_ok());
+    }
 }

@@ -105,7 +105,7 @@ mod tests {
     use super::*;
 
     fn refused(name: &str) -> String {
-        let engine = crate::engine::new_engine().unwrap();
+        let engine = crate::engine::new_engine(true).unwrap();
         let mut linker: Linker<crate::state::HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
         let component = Component::new(&engine, edge_testkit::component_importing(name)).unwrap();

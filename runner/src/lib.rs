@@ -21,6 +21,7 @@ pub mod mqtt;
 pub mod outbound;
 pub mod outbound_redis;
 pub mod p3;
+pub mod p3_rc;
 pub mod permit;
 pub mod reuse;
 pub mod routing;

@@ -1,5 +1,6 @@
-//! WASI 0.3 components (spin-sdk 7, `wasi:http@0.3.0`) with Spin 4's
-//! instance reuse, through the probe-p3 components: every counted answer is
+//! WASI 0.3 components (spin-sdk 7, `wasi:http@0.3.0`, and spin-sdk 6,
+//! `wasi:http@0.3.0-rc-2026-03-15`) with Spin 4's instance reuse, through
+//! the probe-p3 components (one source, built with each): every counted answer is
 //! `served=<n> inflight=<k>`, the probe instance's own counters (statics),
 //! so a test sees which instance served it and how busy it was.
 
@@ -51,11 +52,28 @@ fn p3_kept(args: &[&str]) -> Runner {
 }
 
 fn spawn_p3(args: &[&str]) -> Runner {
+    spawn_sdk(SDK_7, args)
+}
+
+/// The probe built with spin-sdk 7 (the final `wasi:http@0.3.0`) and with
+/// spin-sdk 6 (the release candidate Spin 4.0.2 serves); tests of what both
+/// must do run each.
+const SDK_7: &str = "probe_p3_sdk7";
+const SDK_6: &str = "probe_p3_sdk6";
+
+fn spawn_sdk(sdk: &str, args: &[&str]) -> Runner {
+    let manifest = P3_APP.replace(SDK_7, sdk);
     Runner::spawn(Spawn {
-        manifest: Some(P3_APP),
+        manifest: Some(&manifest),
         args: args.iter().map(|s| s.to_string()).collect(),
         ..Spawn::default()
     })
+}
+
+fn kept_sdk(sdk: &str, args: &[&str]) -> Runner {
+    let mut args = args.to_vec();
+    args.extend(["--idle-instance-timeout", "60"]);
+    spawn_sdk(sdk, &args)
 }
 
 /// `(served, inflight)` from a counted answer.
@@ -82,9 +100,11 @@ fn assert_empty_500(res: &crate::helpers::Response, what: &str) {
 
 #[test]
 fn a_wasi_0_3_instance_serves_one_request_after_another_as_spin_4_reuses_it() {
-    let r = p3_kept(&[]);
-    let counts: Vec<u64> = (0..5).map(|_| served(&r, "/p3/count")).collect();
-    assert_eq!(counts, [1, 2, 3, 4, 5]);
+    for sdk in [SDK_7, SDK_6] {
+        let r = kept_sdk(sdk, &[]);
+        let counts: Vec<u64> = (0..5).map(|_| served(&r, "/p3/count")).collect();
+        assert_eq!(counts, [1, 2, 3, 4, 5], "{sdk}");
+    }
 }
 
 #[test]
@@ -107,9 +127,11 @@ fn a_wasi_0_2_instance_always_serves_one_request_whatever_the_reuse_flags() {
 
 #[test]
 fn an_instance_is_dropped_after_max_instance_reuse_count_requests() {
-    let r = p3_kept(&["--max-instance-reuse-count", "3"]);
-    let counts: Vec<u64> = (0..7).map(|_| served(&r, "/p3/count")).collect();
-    assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1]);
+    for sdk in [SDK_7, SDK_6] {
+        let r = kept_sdk(sdk, &["--max-instance-reuse-count", "3"]);
+        let counts: Vec<u64> = (0..7).map(|_| served(&r, "/p3/count")).collect();
+        assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1], "{sdk}");
+    }
 }
 
 #[test]
@@ -176,18 +198,21 @@ fn a_waiting_instance_takes_concurrent_requests_up_to_the_default_16() {
 
 #[test]
 fn a_trap_ends_its_instance_and_the_requests_it_held_get_spins_empty_500() {
-    let r = p3_kept(&[]);
-    assert_eq!(served(&r, "/p3/count"), 1);
-    let addr = r.addr;
-    // A request waits in the instance; the trap lands in the same one.
-    let held =
-        thread::spawn(move || crate::helpers::request(addr, "GET", "/p3/hold?ms=2000", &[], b""));
-    thread::sleep(Duration::from_millis(300));
-    assert_empty_500(&r.get("/p3/trap"), "the trap");
-    assert_empty_500(&held.join().unwrap(), "the request it held");
-    // The next request gets a fresh instance; the runner is up.
-    assert_eq!(served(&r, "/p3/count"), 1);
-    crate::fixtures::wait_for_log(&r, &["the probe was asked to trap"]);
+    for sdk in [SDK_7, SDK_6] {
+        let r = kept_sdk(sdk, &[]);
+        assert_eq!(served(&r, "/p3/count"), 1, "{sdk}");
+        let addr = r.addr;
+        // A request waits in the instance; the trap lands in the same one.
+        let held = thread::spawn(move || {
+            crate::helpers::request(addr, "GET", "/p3/hold?ms=2000", &[], b"")
+        });
+        thread::sleep(Duration::from_millis(300));
+        assert_empty_500(&r.get("/p3/trap"), "the trap");
+        assert_empty_500(&held.join().unwrap(), "the request it held");
+        // The next request gets a fresh instance; the runner is up.
+        assert_eq!(served(&r, "/p3/count"), 1, "{sdk}");
+        crate::fixtures::wait_for_log(&r, &["the probe was asked to trap"]);
+    }
 }
 
 #[test]
@@ -227,21 +252,36 @@ fn a_guest_that_never_yields_is_ended_by_twice_the_request_timeout() {
 
 #[test]
 fn a_wasi_0_3_component_calls_a_wasi_0_2_one_by_service_chaining_and_back() {
-    let r = p3(&[]);
-    let res = r.get("/p3/fetch?url=http://p2.spin.internal/hello");
-    assert_eq!(res.text(), "200 hello");
-    let res = r.get("/p2/fetch?url=http://p3.spin.internal/count");
-    assert_eq!(res.status, 200, "{}", res.text());
-    assert!(res.text().starts_with("200 served="), "{}", res.text());
-    // The 0.3 component is held to its allow-list like a 0.2 one.
-    let res = r.get("/p3/fetch?url=http://elsewhere.invalid/");
-    assert_eq!(res.status, 502, "{}", res.text());
-    assert!(res.text().contains("HttpRequestDenied"), "{}", res.text());
+    for sdk in [SDK_7, SDK_6] {
+        let r = spawn_sdk(sdk, &[]);
+        let res = r.get("/p3/fetch?url=http://p2.spin.internal/hello");
+        assert_eq!(res.text(), "200 hello", "{sdk}");
+        let res = r.get("/p2/fetch?url=http://p3.spin.internal/count");
+        assert_eq!(res.status, 200, "{sdk}: {}", res.text());
+        assert!(
+            res.text().starts_with("200 served="),
+            "{sdk}: {}",
+            res.text()
+        );
+        // The 0.3 component is held to its allow-list like a 0.2 one.
+        let res = r.get("/p3/fetch?url=http://elsewhere.invalid/");
+        assert_eq!(res.status, 502, "{sdk}: {}", res.text());
+        assert!(
+            res.text().contains("HttpRequestDenied"),
+            "{sdk}: {}",
+            res.text()
+        );
+    }
 }
 
 #[test]
 fn a_wasi_0_3_component_gets_spins_3_0_0_key_value_and_variables() {
-    let r = p3(&[]);
+    for sdk in [SDK_7, SDK_6] {
+        key_value_and_variables(&spawn_sdk(sdk, &[]));
+    }
+}
+
+fn key_value_and_variables(r: &Runner) {
     assert_eq!(r.get("/p3/var?name=greeting").text(), "hello, from 0.3");
     let undefined = r.get("/p3/var?name=nope");
     assert_eq!(undefined.status, 500);
@@ -315,12 +355,4 @@ fn the_reuse_flags_are_parsed_as_spin_4_0_2_parses_them() {
         "1..3s",
     ]);
     assert_eq!(r.get("/p3/count").status, 200);
-}
-
-#[test]
-fn a_spin_sdk_6_component_is_refused_at_load_because_wasmtime_48_has_no_wasi_http_0_3_0_rc() {
-    let manifest = P3_APP.replace("probe_p3_sdk7", "probe_p3_sdk6");
-    let err = refused(&manifest, &[]);
-    assert!(err.contains("wasi:http/types@0.3.0-rc-2026-03-15"), "{err}");
-    assert!(err.contains("spin-sdk 7"), "{err}");
 }
