@@ -120,55 +120,7 @@ impl Permit {
 /// = `entries`, whose `{{ name }}` templates resolve from `variables`.
 #[cfg(test)]
 pub(crate) fn test_permit(entries: &[&str], variables: &[(&str, &str)]) -> Permit {
-    use crate::outbound::{ChainFuture, Upstream};
-    use crate::telemetry::Trace;
-    use wasmtime_wasi_http::WasiBody;
-
-    struct App(Vec<(String, String)>, crate::outbound::Network);
-
-    impl OutboundApp for App {
-        fn resolve_template(&self, entry: &str) -> Result<String, String> {
-            let mut out = entry.to_string();
-            while let Some(start) = out.find("{{") {
-                let end = out[start..].find("}}").ok_or("unclosed template")? + start;
-                let name = out[start + 2..end].trim().to_string();
-                let value = self
-                    .0
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v.clone())
-                    .ok_or_else(|| format!("no variable named {name:?}"))?;
-                out.replace_range(start..end + 2, &value);
-            }
-            Ok(out)
-        }
-        fn component_ids(&self) -> Vec<&str> {
-            vec!["subject"]
-        }
-        fn is_chain_target(&self, _: &str) -> bool {
-            false
-        }
-        fn chain(
-            self: Arc<Self>,
-            _: String,
-            _: http::Request<WasiBody>,
-            _: u32,
-            _: Trace,
-        ) -> ChainFuture {
-            Box::pin(async { crate::errors::empty_response(http::StatusCode::IM_A_TEAPOT) })
-        }
-        fn upstream(&self) -> &dyn Upstream {
-            &self.1
-        }
-    }
-
-    let app = App(
-        variables
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        crate::outbound::Network,
-    );
+    let app = crate::outbound::test_app::TestApp::new(&["subject"]).with_variables(variables);
     Permit::new(
         Arc::new(app),
         Arc::new(ComponentOutbound::new(

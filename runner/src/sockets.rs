@@ -190,49 +190,11 @@ fn is_host(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::{ChainFuture, SendFuture, Upstream};
-
-    /// An app whose templates resolve to themselves; nothing else is used.
-    struct Plain;
-
-    impl Upstream for Plain {
-        fn send(
-            &self,
-            _: http::Request<wasmtime_wasi_http::WasiBody>,
-            _: Option<wasmtime_wasi_http::RequestOptions>,
-        ) -> SendFuture {
-            unreachable!("sockets send no HTTP")
-        }
-    }
-
-    impl OutboundApp for Plain {
-        fn resolve_template(&self, entry: &str) -> Result<String, String> {
-            Ok(entry.to_string())
-        }
-        fn component_ids(&self) -> Vec<&str> {
-            vec![]
-        }
-        fn is_chain_target(&self, _: &str) -> bool {
-            false
-        }
-        fn chain(
-            self: Arc<Self>,
-            _: String,
-            _: http::Request<wasmtime_wasi_http::WasiBody>,
-            _: u32,
-            _: crate::telemetry::Trace,
-        ) -> ChainFuture {
-            unreachable!("sockets chain nothing")
-        }
-        fn upstream(&self) -> &dyn Upstream {
-            self
-        }
-    }
 
     fn policy(hosts: &[&str]) -> SocketPolicy {
         let hosts = hosts.iter().map(|h| h.to_string()).collect();
         SocketPolicy::new(
-            Arc::new(Plain),
+            Arc::new(crate::outbound::test_app::TestApp::new(&[])),
             Arc::new(ComponentOutbound::new("probe", hosts)),
         )
     }

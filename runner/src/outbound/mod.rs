@@ -18,6 +18,8 @@
 //! implements.
 
 pub mod allowed;
+#[cfg(test)]
+pub(crate) mod test_app;
 
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -336,6 +338,7 @@ impl WasiHttpHooks for OutboundHooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use test_app::TestApp;
 
     /// The app of these tables: `cache` and `processor` run by HTTP
     /// triggers, `lonely` a component no trigger runs.
@@ -352,43 +355,6 @@ mod tests {
         )
     }
 
-    /// An app with one component, `cache`, and an upstream that counts
-    /// what reaches it: the hook needs nothing from the real `App`.
-    struct FakeApp {
-        sent: std::sync::atomic::AtomicUsize,
-    }
-
-    impl Upstream for FakeApp {
-        fn send(&self, _: http::Request<WasiBody>, _: Option<RequestOptions>) -> SendFuture {
-            self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Box::new(async { Err(HttpError::ConnectionRefused) })
-        }
-    }
-
-    impl OutboundApp for FakeApp {
-        fn resolve_template(&self, entry: &str) -> Result<String, String> {
-            Ok(entry.to_string())
-        }
-        fn component_ids(&self) -> Vec<&str> {
-            vec!["cache"]
-        }
-        fn is_chain_target(&self, id: &str) -> bool {
-            id == "cache"
-        }
-        fn chain(
-            self: Arc<Self>,
-            _: String,
-            _: http::Request<WasiBody>,
-            _: u32,
-            _: Trace,
-        ) -> ChainFuture {
-            Box::pin(async { crate::errors::empty_response(http::StatusCode::IM_A_TEAPOT) })
-        }
-        fn upstream(&self) -> &dyn Upstream {
-            self
-        }
-    }
-
     fn get(uri: &str) -> http::Request<WasiBody> {
         http::Request::get(uri)
             .body(crate::errors::full_body(bytes::Bytes::new()))
@@ -397,9 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_one_hook_denies_chains_traps_or_sends_upstream() {
-        let app = Arc::new(FakeApp {
-            sent: Default::default(),
-        });
+        let app = Arc::new(TestApp::new(&["cache"]));
         let (trap, mut trapped) = GuestTrap::new();
         let mut hooks = OutboundHooks {
             app: app.clone(),
@@ -423,17 +387,17 @@ mod tests {
             .await
             .map(|(r, _)| r.status());
         assert_eq!(chained.ok(), Some(http::StatusCode::IM_A_TEAPOT));
-        assert_eq!(app.sent.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(app.sent(), 0);
         let network = send("https://api.example.com/").await;
         assert!(matches!(network, Err(HttpError::ConnectionRefused)));
-        assert_eq!(app.sent.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(app.sent(), 1);
         assert!(trapped.try_recv().is_err(), "nothing trapped yet");
         let pending = send("http://nope.spin.internal/");
         let why = trapped.try_recv().expect("the hook raised a trap");
         assert!(why.contains("unknown routing destination 'nope'"), "{why}");
         // The guest never gets an answer for it.
         assert!(futures::FutureExt::now_or_never(pending).is_none());
-        assert_eq!(app.sent.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(app.sent(), 1);
     }
 
     #[test]
@@ -555,9 +519,7 @@ mod tests {
     #[tokio::test]
     async fn a_list_with_an_entry_that_does_not_parse_denies_everything_as_on_spin() {
         // A template that resolved to "" fails the whole list on Spin.
-        let app = Arc::new(FakeApp {
-            sent: Default::default(),
-        });
+        let app = Arc::new(TestApp::new(&["cache"]));
         let (trap, _trapped) = GuestTrap::new();
         let mut hooks = OutboundHooks {
             app: app.clone(),
@@ -578,7 +540,7 @@ mod tests {
             Pin::from(sent).await,
             Err(HttpError::HttpRequestDenied)
         ));
-        assert_eq!(app.sent.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(app.sent(), 0);
     }
 
     #[test]
