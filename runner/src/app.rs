@@ -43,8 +43,11 @@ pub struct Limits {
     /// `--request-timeout` "only affects WASIp3 components" and has no
     /// default), so none is the default; `up --request-timeout` opts in.
     pub request_timeout: Option<Duration>,
-    /// Largest linear memory an instance may grow to.
-    pub max_instance_memory: usize,
+    /// Largest linear memory an instance may grow to, in bytes: Spin's
+    /// `--max-instance-memory` (or `SPIN_MAX_INSTANCE_MEMORY`, or the
+    /// runtime config's `max_instance_memory`). None by default, as on Spin:
+    /// only wasm's own 4 GiB bounds it.
+    pub max_instance_memory: Option<usize>,
     /// Spin 4's instance reuse for WASI 0.3 components (its four flags);
     /// a WASI 0.2 instance always serves one request.
     pub reuse: ReuseConfig,
@@ -54,7 +57,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             request_timeout: None,
-            max_instance_memory: 128 << 20,
+            max_instance_memory: None,
             reuse: ReuseConfig::default(),
         }
     }
@@ -261,10 +264,13 @@ impl App {
             redis: crate::outbound_redis::RedisCtx::new(permit.clone()),
             mqtt: crate::mqtt::MqttCtx::new(permit),
             limits: InstanceLimits::new(
-                StoreLimitsBuilder::new()
-                    .memory_size(self.limits.max_instance_memory)
-                    .instances(64)
-                    .build(),
+                // Spin's `StoreLimitsAsync`: a memory cap only if one is
+                // set, no table or instance count of its own (the pool's
+                // per-component limits apply, as on Spin).
+                match self.limits.max_instance_memory {
+                    Some(bytes) => StoreLimitsBuilder::new().memory_size(bytes).build(),
+                    None => StoreLimitsBuilder::new().build(),
+                },
             ),
             usage: None,
         };

@@ -84,6 +84,20 @@ pub struct UpArgs {
     /// bounds a request head (default: hyper's, about 408 KiB, as Spin).
     #[arg(long = "http1-max-buf-size", env = "SPIN_HTTP1_MAX_BUF_SIZE")]
     pub http1_max_buf_size: Option<usize>,
+    /// Spin's `--key-value`: sets `key=value` in the default key-value store
+    /// before serving (an existing value is overwritten); repeatable.
+    #[arg(long = "key-value", value_parser = parse_kv)]
+    pub key_values: Vec<(String, String)>,
+    /// Spin's `--sqlite`: a statement (such as a migration) run against the
+    /// default database before serving, or `@file` / `@file:label` to run
+    /// a file's statements against `default` / `label`; repeatable.
+    #[arg(long = "sqlite")]
+    pub sqlite_statements: Vec<String>,
+    /// Spin's `--max-instance-memory`: the most linear memory one instance
+    /// may allocate, in bytes (else the runtime config's
+    /// `max_instance_memory`; no limit by default, as on Spin).
+    #[arg(long = "max-instance-memory", env = "SPIN_MAX_INSTANCE_MEMORY")]
+    pub max_instance_memory: Option<usize>,
 }
 
 /// `edge-runner build`.
@@ -102,6 +116,14 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
+}
+
+/// Spin's `parse_kv` (crates/common/src/arg_parser.rs): split at the first
+/// `=`, an empty key allowed.
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| "Key/Values must be of the form `key=value`".to_string())
 }
 
 /// Runs the parsed command line.
@@ -162,6 +184,21 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         state_dir.as_deref(),
     )?);
     databases.check_components(crate::sqlite::components_of(&manifest.manifest))?;
+    // Spin's app hooks, in Spin's order: `--sqlite` statements, then the
+    // `--key-value` pairs.
+    crate::sqlite::statements::run(&databases, &args.sqlite_statements).await?;
+    if !args.key_values.is_empty() {
+        let store = stores
+            .get(crate::key_value::DEFAULT_LABEL)
+            .context("the default key-value store is always defined")?;
+        for (key, value) in &args.key_values {
+            store
+                .set(key, value.as_bytes())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))
+                .context("failed to set key-value pair")?;
+        }
+    }
 
     let variables = resolver_for(&manifest.manifest, &args.variables)?;
     // OpenTelemetry as Spin reads it from the environment; nothing is
@@ -201,6 +238,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
                     request_timeout: args.request_timeout,
                     idle_instance_timeout: args.idle_instance_timeout,
                 },
+                max_instance_memory: args
+                    .max_instance_memory
+                    .or(runtime_config.max_instance_memory),
                 ..Limits::default()
             },
             telemetry: telemetry.clone(),

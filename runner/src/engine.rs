@@ -68,17 +68,30 @@ fn base_config(concurrency: bool) -> Config {
 }
 
 fn pooling_config() -> PoolingAllocationConfig {
+    // Spin's pool (crates/core/src/lib.rs, `Config::default`): what one
+    // instance and the whole runner may hold is Spin's, so a component Spin
+    // instantiates (a composition of many modules, a memory of gigabytes)
+    // instantiates here too. Spin's `SPIN_WASMTIME_*` variables are not read.
+    const MB: usize = 1 << 20;
+    let max_instances = 1_000;
     let mut pool = PoolingAllocationConfig::default();
     // Concurrency ceiling: each in-flight request (and each chained call)
     // holds one component instance.
-    pool.total_component_instances(1000);
-    pool.total_core_instances(1000 * 4);
-    pool.total_memories(1000);
-    pool.total_tables(1000 * 2);
-    pool.max_core_instances_per_component(20);
-    pool.max_memories_per_component(2);
-    pool.max_tables_per_component(4);
-    pool.max_memory_size(128 << 20);
+    pool.total_component_instances(max_instances);
+    pool.total_memories(max_instances);
+    pool.total_tables(2 * max_instances);
+    pool.total_stacks(max_instances);
+    pool.total_core_instances(4 * max_instances);
+    pool.table_elements(100_000);
+    pool.max_component_instance_size(10 * MB);
+    pool.max_core_instance_size(10 * MB);
+    pool.max_core_instances_per_component(200);
+    pool.max_tables_per_component(64);
+    pool.max_memories_per_component(32);
+    pool.max_tables_per_module(2);
+    pool.max_memories_per_module(2);
+    // The store's limiter applies `--max-instance-memory` when it is set.
+    pool.max_memory_size(4 << 30);
     // The measured tuning: keep memory/table pages resident between
     // instances (reset in place, no unmapping, so no TLB shootdowns).
     pool.linear_memory_keep_resident(4 << 20);

@@ -51,7 +51,7 @@ const SPIN_ONLY_STORE_TYPES: &[&str] = &["azure_cosmos", "aws_dynamo"];
 const SPIN_ONLY_DATABASE_TYPES: &[&str] = &["libsql"];
 
 /// What the runner reads, for the messages.
-const READS: &str = "`[key_value_store.<label>]`, `[sqlite_database.<label>]` and `state_dir`";
+const READS: &str = "`[key_value_store.<label>]`, `[sqlite_database.<label>]`, `state_dir` and `max_instance_memory`";
 
 /// A parsed runtime configuration. `Default` is what Spin uses without a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub struct RuntimeConfig {
     pub sqlite_databases: BTreeMap<String, SqliteDatabaseConfig>,
     /// The top-level `state_dir` key, if present.
     pub state_dir: Option<StateDir>,
+    /// The top-level `max_instance_memory` key (bytes), if an integer.
+    pub max_instance_memory: Option<usize>,
 }
 
 /// One `[key_value_store.<label>]` table.
@@ -146,6 +148,10 @@ pub enum RuntimeConfigError {
         /// The top-level key.
         key: String,
     },
+    /// `max_instance_memory` is a negative integer (Spin's
+    /// `try_into` error).
+    #[error("max_instance_memory: {0}")]
+    InvalidMaxInstanceMemory(String),
     /// A top-level key nobody knows.
     #[error(
         "unknown key `{key}` in the runtime config; edge-runner reads only \
@@ -308,6 +314,16 @@ pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<RuntimeConfig, Runti
                     "" => StateDir::Unset,
                     dir => StateDir::Path(PathBuf::from(dir)),
                 });
+            }
+            "max_instance_memory" => {
+                // As Spin's `RuntimeConfigSourceFinalizer::max_instance_memory`:
+                // an integer is the limit (a negative one is an error); any
+                // other value is ignored.
+                if let Some(bytes) = value.as_integer() {
+                    config.max_instance_memory = Some(usize::try_from(bytes).map_err(|e| {
+                        RuntimeConfigError::InvalidMaxInstanceMemory(e.to_string())
+                    })?);
+                }
             }
             key if SPIN_ONLY_KEYS.contains(&key) => {
                 return Err(RuntimeConfigError::Unsupported {

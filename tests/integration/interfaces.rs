@@ -212,6 +212,44 @@ fn a_runtime_config_sqlite_database_is_the_file_it_names() {
 }
 
 #[test]
+fn sqlite_flags_run_statements_and_files_before_serving_as_spins_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let migration = dir.path().join("migration.sql");
+    std::fs::write(
+        &migration,
+        "CREATE TABLE items (name TEXT); INSERT INTO items VALUES ('from-file');",
+    )
+    .unwrap();
+    let at_file = format!("@{}", migration.display());
+    let r = start_with(
+        "sqlite_databases = [\"default\"]",
+        "",
+        &[
+            "--sqlite",
+            at_file.as_str(),
+            "--sqlite",
+            "INSERT INTO items VALUES ('from-flag')",
+        ],
+    );
+    let rows = sql_ok(&r, "default", "SELECT name FROM items ORDER BY rowid", &[]);
+    assert_eq!(
+        rows["rows"],
+        serde_json::json!([["from-file"], ["from-flag"]])
+    );
+    // A failing statement stops startup in Spin's words.
+    let stderr = refused(
+        &probe_app("sqlite_databases = [\"default\"]", ""),
+        &["--sqlite", "NOT SQL"],
+    );
+    assert!(
+        stderr.contains(
+            "failed to execute following sql statement against default database: 'NOT SQL'"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_component_listing_an_undefined_sqlite_database_is_refused_at_start_in_spins_words() {
     let stderr = refused(
         &probe_app("sqlite_databases = [\"default\", \"analytics\"]", ""),

@@ -337,6 +337,65 @@ fn key_value_access_follows_key_value_stores() {
 }
 
 #[test]
+fn key_value_flags_set_the_default_store_before_serving_as_spins_do() {
+    // Spin's `--key-value`: split at the first `=`, the last one wins.
+    let r = probe_with(
+        &[
+            "--key-value",
+            "k=a=b",
+            "--key-value",
+            "j=1",
+            "--key-value",
+            "j=2",
+        ],
+        &[],
+    );
+    assert_eq!(r.get("/probe/kv?store=default&op=get&key=k").text(), "a=b");
+    assert_eq!(r.get("/probe/kv?store=default&op=get&key=j").text(), "2");
+    let (_, stderr) = start_up_refused_with(PROBE_APP, &["--key-value", "novalue"]);
+    assert!(
+        stderr.contains("Key/Values must be of the form `key=value`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_instance_may_grow_past_128_mib_as_on_spin_which_sets_no_memory_limit() {
+    let r = probe();
+    let res = r.get("/probe/alloc?mb=200");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(
+        res.text().starts_with("allocated 200 MiB"),
+        "{}",
+        res.text()
+    );
+}
+
+#[test]
+fn max_instance_memory_from_the_flag_the_environment_or_the_runtime_config_caps_an_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime_config = dir.path().join("runtime-config.toml");
+    std::fs::write(&runtime_config, "max_instance_memory = 33554432\n").unwrap();
+    let runtime_config = runtime_config.display().to_string();
+    for (args, env) in [
+        (vec!["--max-instance-memory", "33554432"], vec![]),
+        (vec![], vec![("SPIN_MAX_INSTANCE_MEMORY", "33554432")]),
+        (
+            vec!["--runtime-config-file", runtime_config.as_str()],
+            vec![],
+        ),
+    ] {
+        let r = probe_with(&args, &env);
+        let small = r.get("/probe/alloc?mb=8");
+        assert_eq!(small.status, 200, "{args:?} {env:?}: {}", small.text());
+        // Past 32 MiB the growth is refused: the allocation fails and the
+        // guest aborts, Spin's empty 500; the runner stays up.
+        assert_spins_empty_answer(&r.get("/probe/alloc?mb=64"), 500, "past the cap");
+        assert_eq!(r.get("/probe/hello").text(), "hello");
+    }
+}
+
+#[test]
 fn a_trapping_component_gets_spins_empty_500_and_the_runner_stays_up() {
     let mut r = probe();
     assert_spins_empty_answer(&r.get("/probe/trap"), 500, "a trap");
@@ -454,11 +513,22 @@ fn a_guest_body_of_unknown_length_goes_out_chunked_as_on_spin() {
 /// Runs `up` on `manifest` with `env` set (`None`: removed) and returns
 /// what it printed (stdout, stderr), asserting that it exited with an error.
 fn start_up_refused(manifest: &str, env: &[(&str, Option<&str>)]) -> (String, String) {
+    refused_run(manifest, &[], env)
+}
+
+fn start_up_refused_with(manifest: &str, args: &[&str]) -> (String, String) {
+    refused_run(manifest, args, &[])
+}
+
+fn refused_run(manifest: &str, args: &[&str], env: &[(&str, Option<&str>)]) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let manifest = crate::helpers::write_manifest(dir.path(), manifest);
     let mut cmd = std::process::Command::new(crate::helpers::runner_bin());
     cmd.args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(&manifest);
+        .arg(&manifest)
+        .args(args)
+        .arg("--cache-dir")
+        .arg(crate::helpers::cache_dir());
     for (name, value) in env {
         match value {
             Some(value) => cmd.env(name, value),

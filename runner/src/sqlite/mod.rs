@@ -19,6 +19,7 @@
 //!   past 128 MiB is `io("query result exceeds limit of 134217728 bytes")`.
 
 pub mod host;
+pub mod statements;
 #[cfg(test)]
 mod tests;
 
@@ -246,6 +247,22 @@ impl Connection {
     /// The database's summary (for logs).
     pub fn summary(&self) -> String {
         self.database.summary()
+    }
+
+    /// Runs `sql`, any number of statements, on a blocking thread (Spin's
+    /// `execute_batch`, for `up --sqlite @file`).
+    pub async fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        let connection = self.db_connection()?;
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = connection
+                .lock()
+                .map_err(|_| Error::Io("internal runtime error".to_string()))?;
+            conn.execute_batch(&sql)
+                .map_err(|e| Error::Io(e.to_string()))
+        })
+        .await
+        .map_err(|_| Error::Io("internal runtime error".to_string()))?
     }
 }
 

@@ -15,6 +15,7 @@
 //! - `GET /print`                   → writes a line to stdout and stderr
 //! - `POST /echo`                   → the request body
 //! - `GET /sleep?ms=<n>`            → 200 `slept` after n milliseconds (a monotonic-clock wait)
+//! - `GET /alloc?mb=<n>`           → 200 `allocated <n> MiB (...)` after allocating and touching n MiB; a failed growth traps
 //! - `GET /tcp?addr=<ip:port>&msg=<m>` → connects with wasi:sockets, writes m, answers 200 with
 //!   what it reads back (m's length), or 500 `<call>: <error>` (`start-connect: access-denied (error 1)`)
 //! - `GET /tcp-bind?addr=<ip:port>` → binds a TCP socket: 200 `bound`, or 500 `<call>: <error>`
@@ -100,6 +101,14 @@ async fn handle(req: Request) -> Response {
             let ms: u64 = param("ms").and_then(|v| v.parse().ok()).unwrap_or(0);
             std::thread::sleep(std::time::Duration::from_millis(ms));
             text(200, "slept")
+        }
+        (_, "/alloc") => {
+            // Grows linear memory by `mb` MiB and touches every page: a
+            // failed growth aborts (a trap), as any allocation failure does.
+            let mb: usize = param("mb").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let block = vec![1u8; mb << 20];
+            let touched: usize = block.iter().step_by(4096).map(|&b| b as usize).sum();
+            text(200, &format!("allocated {mb} MiB ({touched} pages)"))
         }
         (_, "/sqlite") => sqlite(
             &param("db").unwrap_or_default(),
