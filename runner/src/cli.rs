@@ -84,6 +84,13 @@ pub struct UpArgs {
     /// bounds a request head (default: hyper's, about 408 KiB, as Spin).
     #[arg(long = "http1-max-buf-size", env = "SPIN_HTTP1_MAX_BUF_SIZE")]
     pub http1_max_buf_size: Option<usize>,
+    /// Spin's `-L/--log-dir`: where component stdout/stderr files go (`""`:
+    /// none); default the runtime config's `log_dir`, else `<state dir>/logs`.
+    #[arg(short = 'L', long = "log-dir", env = "SPIN_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Spin's `--truncate-logs`: empty the component log files before starting.
+    #[arg(long = "truncate-logs")]
+    pub truncate_logs: bool,
     /// Spin's `--key-value`: sets `key=value` in the default key-value store
     /// before serving (an existing value is overwritten); repeatable.
     #[arg(long = "key-value", value_parser = parse_kv)]
@@ -209,7 +216,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         eprintln!("{}", telemetry.describe());
     }
 
-    let log_dir = state_dir.as_ref().map(|d| d.join("logs"));
+    let log_dir = runtime_config
+        .resolve_log_dir(args.log_dir.as_deref(), state_dir.as_deref())
+        .context("cannot resolve the log directory")?;
+    if let Some(dir) = &log_dir {
+        // Spin's `StdioLoggingExecutorHooks::configure_app`.
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Failed to create log dir \"{}\"", dir.display()))?;
+        if args.truncate_logs {
+            crate::logs::truncate_log_files(dir);
+        }
+        eprintln!("Logging component stdio to \"{}/\"", dir.display());
+    }
     let cache_dir = args
         .cache_dir
         .clone()
@@ -255,10 +273,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    if let Some(dir) = &log_dir {
-        println!("Logging component stdio to \"{}/\"", dir.display());
-        println!();
-    }
     for (label, summary) in stores.summaries() {
         if label == "default" {
             // Spin's line (`crates/trigger/src/cli/summary.rs`).

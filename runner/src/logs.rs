@@ -36,6 +36,24 @@ pub struct ComponentLog {
     file: Option<crate::console::BufferedFile>,
 }
 
+/// Spin's `--truncate-logs`: every `*_stdout.txt` and `*_stderr.txt` in
+/// `dir` emptied (errors ignored, as Spin ignores them).
+pub fn truncate_log_files(dir: &Path) {
+    let Ok(entries) = dir.read_dir() else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_log = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with("_stdout.txt") || n.ends_with("_stderr.txt"));
+        if is_log {
+            let _ = std::fs::File::create(&path);
+        }
+    }
+}
+
 impl ComponentLog {
     /// A log for `component` that writes to `console` and, when `log_dir` is
     /// given, to `<log_dir>/<component>_<stdout|stderr>.txt`.

@@ -35,7 +35,6 @@ use std::path::{Path, PathBuf};
 /// The top-level tables and keys Spin understands that edge-runner does not
 /// implement. Naming them gives a better error than "unknown key".
 const SPIN_ONLY_KEYS: &[&str] = &[
-    "log_dir",
     "variables_provider",
     "config_provider",
     "llm_compute",
@@ -51,7 +50,7 @@ const SPIN_ONLY_STORE_TYPES: &[&str] = &["azure_cosmos", "aws_dynamo"];
 const SPIN_ONLY_DATABASE_TYPES: &[&str] = &["libsql"];
 
 /// What the runner reads, for the messages.
-const READS: &str = "`[key_value_store.<label>]`, `[sqlite_database.<label>]`, `state_dir` and `max_instance_memory`";
+const READS: &str = "`[key_value_store.<label>]`, `[sqlite_database.<label>]`, `state_dir`, `log_dir` and `max_instance_memory`";
 
 /// A parsed runtime configuration. `Default` is what Spin uses without a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,6 +63,8 @@ pub struct RuntimeConfig {
     pub state_dir: Option<StateDir>,
     /// The top-level `max_instance_memory` key (bytes), if an integer.
     pub max_instance_memory: Option<usize>,
+    /// The top-level `log_dir` key, if a string (`""` is [`StateDir::Unset`]).
+    pub log_dir: Option<StateDir>,
 }
 
 /// One `[key_value_store.<label>]` table.
@@ -315,6 +316,15 @@ pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<RuntimeConfig, Runti
                     dir => StateDir::Path(PathBuf::from(dir)),
                 });
             }
+            "log_dir" => {
+                // As Spin's `RuntimeConfigSourceFinalizer::log_dir`: a string
+                // is the directory (`""`: no log files); any other value is
+                // ignored.
+                config.log_dir = value.as_str().map(|dir| match dir {
+                    "" => StateDir::Unset,
+                    dir => StateDir::Path(PathBuf::from(dir)),
+                });
+            }
             "max_instance_memory" => {
                 // As Spin's `RuntimeConfigSourceFinalizer::max_instance_memory`:
                 // an integer is the limit (a negative one is an error); any
@@ -499,10 +509,31 @@ impl RuntimeConfig {
         app_dir: &Path,
     ) -> std::io::Result<Option<PathBuf>> {
         let dir = match (cli_state_dir, &self.state_dir) {
+            // `--state-dir ""`: none, as Spin's `UserProvidedPath::Unset`.
+            (Some(dir), _) if dir.as_os_str().is_empty() => return Ok(None),
             (Some(dir), _) => dir.to_owned(),
             (None, Some(StateDir::Unset)) => return Ok(None),
             (None, Some(StateDir::Path(dir))) => dir.clone(),
             (None, None) => app_dir.join(".spin"),
+        };
+        std::path::absolute(dir).map(Some)
+    }
+
+    /// Where component output is written, with Spin's precedence
+    /// (`RuntimeConfigSourceFinalizer::log_dir`): `-L/--log-dir` (`""`:
+    /// nowhere), else this file's `log_dir`, else `<state dir>/logs`, else
+    /// nowhere.
+    pub fn resolve_log_dir(
+        &self,
+        cli_log_dir: Option<&Path>,
+        state_dir: Option<&Path>,
+    ) -> std::io::Result<Option<PathBuf>> {
+        let dir = match (cli_log_dir, &self.log_dir) {
+            (Some(dir), _) if dir.as_os_str().is_empty() => return Ok(None),
+            (Some(dir), _) => dir.to_owned(),
+            (None, Some(StateDir::Unset)) => return Ok(None),
+            (None, Some(StateDir::Path(dir))) => dir.clone(),
+            (None, None) => return Ok(state_dir.map(|d| d.join("logs"))),
         };
         std::path::absolute(dir).map(Some)
     }
@@ -663,7 +694,6 @@ mod tests {
         for text in [
             "[[variables_provider]]\ntype = \"vault\"\n",
             "[llm_compute]\ntype = \"remote_http\"\n",
-            "log_dir = \"logs\"\n",
         ] {
             let err = parse_err(text);
             assert!(
@@ -671,6 +701,56 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn log_dir_follows_spins_precedence() {
+        let state = Some(Path::new("/srv/app/.spin"));
+        let none = parse_ok("");
+        assert_eq!(
+            none.resolve_log_dir(None, state).unwrap(),
+            Some(PathBuf::from("/srv/app/.spin/logs"))
+        );
+        assert_eq!(none.resolve_log_dir(None, None).unwrap(), None);
+        let from_file = parse_ok("log_dir = \"/var/log/app\"\n");
+        assert_eq!(
+            from_file.resolve_log_dir(None, state).unwrap(),
+            Some(PathBuf::from("/var/log/app"))
+        );
+        assert_eq!(
+            from_file
+                .resolve_log_dir(Some(Path::new("/cli")), state)
+                .unwrap(),
+            Some(PathBuf::from("/cli"))
+        );
+        assert_eq!(
+            from_file
+                .resolve_log_dir(Some(Path::new("")), state)
+                .unwrap(),
+            None
+        );
+        let unset = parse_ok("log_dir = \"\"\n");
+        assert_eq!(unset.resolve_log_dir(None, state).unwrap(), None);
+        // Spin ignores a value that is not a string.
+        let ignored = parse_ok("log_dir = 1\n");
+        assert_eq!(
+            ignored.resolve_log_dir(None, state).unwrap(),
+            Some(PathBuf::from("/srv/app/.spin/logs"))
+        );
+    }
+
+    #[test]
+    fn max_instance_memory_is_read_as_spin_reads_it() {
+        assert_eq!(
+            parse_ok("max_instance_memory = 1048576\n").max_instance_memory,
+            Some(1 << 20)
+        );
+        // Not an integer: ignored, as Spin's `as_integer` lookup ignores it.
+        assert_eq!(
+            parse_ok("max_instance_memory = \"1M\"\n").max_instance_memory,
+            None
+        );
+        assert!(parse_err("max_instance_memory = -1\n").starts_with("max_instance_memory: "));
     }
 
     #[test]

@@ -449,6 +449,40 @@ fn component_output_is_prefixed_and_logged_under_the_state_dir() {
 }
 
 #[test]
+fn log_dir_flags_and_the_runtime_config_choose_where_component_output_goes_as_on_spin() {
+    let logs = tempfile::tempdir().unwrap();
+    let stale = logs.path().join("probe_stdout.txt");
+    std::fs::write(&stale, "a line from an earlier run\n").unwrap();
+    let dir = logs.path().display().to_string();
+    // `-L DIR --truncate-logs`: there, emptied first.
+    let r = probe_with(&["-L", dir.as_str(), "--truncate-logs"], &[]);
+    crate::fixtures::wait_for_log(&r, &[&format!("Logging component stdio to \"{dir}/\"")]);
+    assert_eq!(r.get("/probe/print").status, 200);
+    let log = crate::fixtures::eventually("the line in -L's file", Duration::from_secs(10), || {
+        std::fs::read_to_string(&stale)
+            .ok()
+            .filter(|log| log.contains("probe says hello on stdout"))
+    });
+    assert!(!log.contains("earlier run"), "not truncated: {log}");
+    assert!(!r.dir.path().join(".spin/logs").exists());
+    drop(r);
+    // The runtime config's `log_dir = ""`: no files at all, console only.
+    let config = tempfile::tempdir().unwrap();
+    let file = config.path().join("runtime-config.toml");
+    std::fs::write(&file, "log_dir = \"\"\n").unwrap();
+    let file = file.display().to_string();
+    let r = probe_with(&["--runtime-config-file", file.as_str()], &[]);
+    assert_eq!(r.get("/probe/print").status, 200);
+    crate::fixtures::wait_for_log(&r, &["[probe] probe says hello on stdout"]);
+    assert!(
+        !r.output().contains("Logging component stdio"),
+        "{}",
+        r.output()
+    );
+    assert!(!r.dir.path().join(".spin/logs").exists());
+}
+
+#[test]
 fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let mut r = probe();
     let addr = r.addr;
