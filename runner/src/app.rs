@@ -35,8 +35,9 @@ use crate::telemetry::{Telemetry, Trace, spans};
 use crate::variables::Resolver;
 use crate::variables::host::VariablesCtx;
 
-/// Settings that shape every request.
-#[derive(Debug, Clone)]
+/// Settings that shape every request. `Default` is Spin's: no deadline,
+/// no memory cap, Spin 4's reuse.
+#[derive(Debug, Clone, Default)]
 pub struct Limits {
     /// A request's whole time budget in the guest (an empty 504 past it),
     /// or none. Spin 4 enforces no deadline on WASI 0.2 components (its
@@ -53,15 +54,6 @@ pub struct Limits {
     pub reuse: ReuseConfig,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            request_timeout: None,
-            max_instance_memory: None,
-            reuse: ReuseConfig::default(),
-        }
-    }
-}
 
 /// One component, ready to instantiate.
 pub struct ComponentRuntime {

@@ -259,7 +259,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
                 max_instance_memory: args
                     .max_instance_memory
                     .or(runtime_config.max_instance_memory),
-                ..Limits::default()
             },
             telemetry: telemetry.clone(),
         },
