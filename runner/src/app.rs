@@ -54,7 +54,6 @@ pub struct Limits {
     pub reuse: ReuseConfig,
 }
 
-
 /// One component, ready to instantiate.
 pub struct ComponentRuntime {
     /// The component id from spin.toml.
