@@ -95,10 +95,15 @@ pub struct App {
 
 /// What [`App::load`] needs besides the manifest.
 pub struct LoadOptions {
-    /// Compiled-component cache directory.
-    pub cache_dir: PathBuf,
+    /// Compiled-component cache directory; `None` (`--disable-cache`):
+    /// compile every time, write nothing.
+    pub cache_dir: Option<PathBuf>,
+    /// `false` (`--disable-pooling`): instances allocated on demand.
+    pub pooling: bool,
     /// Where component logs go (`<state-dir>/logs`), or nowhere.
     pub log_dir: Option<PathBuf>,
+    /// Whose output reaches the console (`--quiet`, `--follow`).
+    pub follow: crate::logs::FollowComponents,
     /// `-e KEY=VALUE`: WASI environment for every component.
     pub env: Vec<(String, String)>,
     /// Variable resolution (defaults, `--variable`, SPIN_VARIABLE_*).
@@ -128,7 +133,11 @@ impl App {
         let concurrency = sources
             .iter()
             .any(|(_, bytes)| crate::engine::needs_concurrency(bytes));
-        let engine = crate::engine::new_engine(concurrency)?;
+        let engine = if opts.pooling {
+            crate::engine::new_engine(concurrency)?
+        } else {
+            crate::engine::new_engine_on_demand(concurrency)?
+        };
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).anyhow()?;
         crate::sockets::add_to_linker(&mut linker)?;
@@ -154,8 +163,9 @@ impl App {
 
         let mut components = HashMap::new();
         for ((id, c), (path, bytes)) in manifest.manifest.component.iter().zip(&sources) {
-            let component = crate::engine::load_component(&engine, path, bytes, &opts.cache_dir)
-                .with_context(|| format!("component `{id}`"))?;
+            let component =
+                crate::engine::load_component(&engine, path, bytes, opts.cache_dir.as_deref())
+                    .with_context(|| format!("component `{id}`"))?;
             let pre = crate::imports::instantiate_pre(&linker, &component, id, path)?;
             let handler = handler_for(id, pre, opts.limits.reuse)?;
             let mut environment: Vec<(String, String)> = c
@@ -177,8 +187,18 @@ impl App {
                     key_value_stores: Arc::new(c.key_value_stores.iter().cloned().collect()),
                     sqlite_databases: Arc::new(c.sqlite_databases.iter().cloned().collect()),
                     environment,
-                    stdout: Arc::new(ComponentLog::new(id, Console::Stdout, log_dir)?),
-                    stderr: Arc::new(ComponentLog::new(id, Console::Stderr, log_dir)?),
+                    stdout: Arc::new(ComponentLog::new(
+                        id,
+                        Console::Stdout,
+                        log_dir,
+                        &opts.follow,
+                    )?),
+                    stderr: Arc::new(ComponentLog::new(
+                        id,
+                        Console::Stderr,
+                        log_dir,
+                        &opts.follow,
+                    )?),
                 }),
             );
         }

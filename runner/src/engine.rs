@@ -56,6 +56,12 @@ pub fn new_engine(concurrency: bool) -> anyhow::Result<Engine> {
     }
 }
 
+/// Spin's `--disable-pooling`: the same engine with on-demand instance
+/// allocation (no pool reserved up front).
+pub fn new_engine_on_demand(concurrency: bool) -> anyhow::Result<Engine> {
+    Engine::new(&base_config(concurrency)).anyhow()
+}
+
 fn base_config(concurrency: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -203,8 +209,11 @@ pub fn load_component(
     engine: &Engine,
     wasm_path: &Path,
     bytes: &[u8],
-    cache_dir: &Path,
+    cache_dir: Option<&Path>,
 ) -> anyhow::Result<Component> {
+    let Some(cache_dir) = cache_dir else {
+        return compile(engine, wasm_path, bytes);
+    };
     let mut hasher = Sha256::new();
     hasher.update(bytes);
     hasher.update(PREPARATION);
@@ -226,8 +235,20 @@ pub fn load_component(
             ),
         }
     }
-    // A core module becomes a component first, as Spin's loader does; the
-    // cache keeps the compiled result under the module's own hash.
+    // The cache keeps the compiled result under the source's own hash.
+    let component = compile(engine, wasm_path, bytes)?;
+    if let Err(e) = store_artifact(&component, cache_dir, &cached) {
+        eprintln!(
+            "warning: cannot write compile cache {} ({e:#}); continuing without it",
+            cached.display()
+        );
+    }
+    Ok(component)
+}
+
+/// Compiles a source: a core module becomes a component first, as Spin's
+/// loader does.
+fn compile(engine: &Engine, wasm_path: &Path, bytes: &[u8]) -> anyhow::Result<Component> {
     let bytes = crate::componentize::componentize_if_necessary(bytes).with_context(|| {
         format!(
             "cannot turn the module {} into a component",
@@ -238,16 +259,9 @@ pub fn load_component(
     let renamed = crate::p3_rc::rename_if_necessary(&bytes)
         .with_context(|| format!("component {}", wasm_path.display()))?;
     let bytes = renamed.as_deref().unwrap_or(&bytes);
-    let component = Component::new(engine, bytes)
+    Component::new(engine, bytes)
         .anyhow()
-        .with_context(|| format!("cannot compile component {}", wasm_path.display()))?;
-    if let Err(e) = store_artifact(&component, cache_dir, &cached) {
-        eprintln!(
-            "warning: cannot write compile cache {} ({e:#}); continuing without it",
-            cached.display()
-        );
-    }
-    Ok(component)
+        .with_context(|| format!("cannot compile component {}", wasm_path.display()))
 }
 
 fn store_artifact(component: &Component, dir: &Path, dest: &Path) -> anyhow::Result<()> {

@@ -26,6 +26,7 @@ pub mod permit;
 pub mod reuse;
 pub mod routing;
 pub mod runtime_config;
+pub mod selective;
 pub mod server;
 pub mod sockets;
 pub mod sqlite;

@@ -33,7 +33,77 @@ pub enum Console {
 pub struct ComponentLog {
     prefix: String,
     console: Console,
+    /// Whether lines reach the console (they always reach the file).
+    echo: bool,
     file: Option<crate::console::BufferedFile>,
+}
+
+/// Spin's `FollowComponents` (crates/trigger/src/cli/stdio.rs): whose output
+/// is shown on the console when it also goes to a log file. `-q/--quiet` is
+/// `None`, `--follow <id>...` is `Named`, neither is `All`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum FollowComponents {
+    /// No component's output (`--quiet`).
+    None,
+    /// Only these components' output (`--follow`).
+    Named(std::collections::BTreeSet<String>),
+    /// Every component's output (the default).
+    #[default]
+    All,
+}
+
+impl FollowComponents {
+    /// From `--quiet` and the `--follow` ids, as Spin's
+    /// `FactorsTriggerCommand::follow_components`.
+    pub fn from_flags(quiet: bool, follow: &[String]) -> Self {
+        if quiet {
+            Self::None
+        } else if follow.is_empty() {
+            Self::All
+        } else {
+            Self::Named(follow.iter().cloned().collect())
+        }
+    }
+
+    /// Whether `component_id`'s output is shown on the console.
+    pub fn should_follow(&self, component_id: &str) -> bool {
+        match self {
+            Self::None => false,
+            Self::All => true,
+            Self::Named(ids) => ids.contains(component_id),
+        }
+    }
+
+    /// Spin's `validate_follows`: every `--follow` id must be a component
+    /// of the (selected) application.
+    pub fn validate<'a>(
+        &self,
+        components: impl IntoIterator<Item = &'a str>,
+    ) -> anyhow::Result<()> {
+        let Self::Named(names) = self else {
+            return Ok(());
+        };
+        let existing: std::collections::BTreeSet<&str> = components.into_iter().collect();
+        let unknown: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !existing.contains(n))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let bullets = |items: &mut dyn Iterator<Item = &str>| {
+            items
+                .map(|i| format!("  - {i}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        anyhow::bail!(
+            "The following component(s) specified in --follow do not exist in the application:\n{}\nThe following components exist:\n{}",
+            bullets(&mut unknown.into_iter()),
+            bullets(&mut existing.into_iter())
+        )
+    }
 }
 
 /// Spin's `--truncate-logs`: every `*_stdout.txt` and `*_stderr.txt` in
@@ -56,8 +126,17 @@ pub fn truncate_log_files(dir: &Path) {
 
 impl ComponentLog {
     /// A log for `component` that writes to `console` and, when `log_dir` is
-    /// given, to `<log_dir>/<component>_<stdout|stderr>.txt`.
-    pub fn new(component: &str, console: Console, log_dir: Option<&Path>) -> anyhow::Result<Self> {
+    /// given, to `<log_dir>/<component>_<stdout|stderr>.txt`. With a log
+    /// file, the console gets the lines only if `follow` says so; without
+    /// one, always (Spin's `ComponentStdioWriter::new_inherit` ignores
+    /// `--quiet` and `--follow`).
+    pub fn new(
+        component: &str,
+        console: Console,
+        log_dir: Option<&Path>,
+        follow: &FollowComponents,
+    ) -> anyhow::Result<Self> {
+        let echo = log_dir.is_none() || follow.should_follow(component);
         let file = match log_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;
@@ -77,6 +156,7 @@ impl ComponentLog {
         Ok(Self {
             prefix: format!("[{component}] "),
             console,
+            echo,
             file,
         })
     }
@@ -88,7 +168,9 @@ impl ComponentLog {
             Console::Stdout => crate::console::Stream::Stdout,
             Console::Stderr => crate::console::Stream::Stderr,
         };
-        crate::console::line(stream, &[self.prefix.as_bytes(), line]);
+        if self.echo {
+            crate::console::line(stream, &[self.prefix.as_bytes(), line]);
+        }
         if let Some(file) = &self.file
             && let Ok(mut f) = file.lock()
         {
@@ -239,7 +321,15 @@ mod tests {
     #[test]
     fn lines_are_written_whole_to_the_log_file() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(ComponentLog::new("probe", Console::Stderr, Some(dir.path())).unwrap());
+        let log = Arc::new(
+            ComponentLog::new(
+                "probe",
+                Console::Stderr,
+                Some(dir.path()),
+                &FollowComponents::All,
+            )
+            .unwrap(),
+        );
         {
             let mut w = LineWriter::new(log.clone(), None);
             w.push(b"hel");
@@ -254,7 +344,15 @@ mod tests {
     #[test]
     fn a_line_without_newline_is_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(ComponentLog::new("p", Console::Stderr, Some(dir.path())).unwrap());
+        let log = Arc::new(
+            ComponentLog::new(
+                "p",
+                Console::Stderr,
+                Some(dir.path()),
+                &FollowComponents::All,
+            )
+            .unwrap(),
+        );
         let mut w = LineWriter::new(log, None);
         w.push(&vec![b'x'; MAX_LINE + 10]);
         assert!(w.buf.is_empty());

@@ -106,6 +106,7 @@ pub struct Runner {
     /// Where it listens.
     pub addr: SocketAddr,
     output: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
     /// Its state dir (and manifest dir); removed on drop.
     pub dir: tempfile::TempDir,
 }
@@ -158,24 +159,55 @@ impl Runner {
             .arg("--cache-dir")
             .arg(cache_dir())
             .args(&spawn.args)
-            .envs(spawn.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .envs(spawn.env.iter().map(|(k, v)| (k, v)));
+        Self::start(dir, cmd)
+    }
+
+    /// Starts `edge-runner <args>` with exactly these arguments (nothing
+    /// added) and extra environment, in `dir` (also the working directory).
+    pub fn spawn_exact(dir: tempfile::TempDir, args: &[String], env: &[(String, String)]) -> Self {
+        let mut cmd = Command::new(runner_bin());
+        cmd.current_dir(dir.path())
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        Self::start(dir, cmd)
+    }
+
+    /// Runs `cmd` and waits for the address it serves on: the `Serving
+    /// http://...` line, or the `"base_url"` of `--format json`.
+    fn start(dir: tempfile::TempDir, mut cmd: Command) -> Self {
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn edge-runner");
         let output = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")) as Box<dyn Read + Send>,
+        for (is_stdout, stream) in [
+            (
+                true,
+                Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            ),
+            (
+                false,
+                Box::new(child.stderr.take().expect("stderr")) as Box<dyn Read + Send>,
+            ),
         ] {
             let output = output.clone();
+            let stdout = stdout.clone();
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(addr) = line.strip_prefix("Serving http://") {
+                    let json_base = line
+                        .trim()
+                        .strip_prefix("\"base_url\": \"http://")
+                        .map(|rest| rest.trim_end_matches(',').trim_end_matches('"'));
+                    if let Some(addr) = line.strip_prefix("Serving http://").or(json_base) {
                         let _ = tx.send(addr.trim().to_string());
+                    }
+                    if is_stdout {
+                        stdout.lock().unwrap().push_str(&format!("{line}\n"));
                     }
                     output.lock().unwrap().push_str(&(line + "\n"));
                 }
@@ -188,6 +220,7 @@ impl Runner {
                 child,
                 addr: addr.parse().expect("listen address"),
                 output,
+                stdout,
                 dir,
             },
             Err(_) => {
@@ -205,6 +238,28 @@ impl Runner {
     /// Everything the runner printed so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
+    }
+
+    /// What the runner printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `timeout`) until the runner's output satisfies `done`;
+    /// returns the output, or panics with it.
+    pub fn wait_for_output(&self, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let out = self.output();
+            if done(&out) {
+                return out;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting on the runner's output:\n{out}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends SIGTERM and waits for exit; returns the exit status.
@@ -275,6 +330,48 @@ impl Drop for Runner {
             );
         }
     }
+}
+
+/// Runs `edge-runner <args>` (exactly these) in `dir` to its exit, which
+/// must come within two minutes; returns the status and everything printed.
+pub fn run_exact(
+    dir: &Path,
+    args: &[String],
+    env: &[(String, String)],
+) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(runner_bin())
+        .current_dir(dir)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn edge-runner");
+    let readers: Vec<_> = [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")) as Box<dyn Read + Send>,
+    ]
+    .into_iter()
+    .map(|mut stream| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            text
+        })
+    })
+    .collect();
+    let Some(status) = wait_timeout(&mut child, Duration::from_secs(120)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("edge-runner {args:?} did not exit");
+    };
+    let output = readers
+        .into_iter()
+        .map(|r| r.join().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("");
+    (status, output)
 }
 
 /// Waits for a child with a timeout.

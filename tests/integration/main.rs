@@ -12,6 +12,7 @@ mod capabilities;
 mod deploy;
 mod errors;
 mod faults;
+mod flags;
 mod hostile;
 mod interfaces;
 mod key_value;
