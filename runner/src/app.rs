@@ -19,6 +19,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
 
 use crate::engine::WasmtimeResultExt;
+pub use crate::errors::GuestFailure;
 use crate::errors::empty_response;
 use crate::key_value::Stores;
 use crate::key_value::host::KeyValueCtx;
@@ -341,7 +342,11 @@ impl App {
             Handler::Wasi0_2(pre) => self.run(component, pre, request, depth, &span).await,
             Handler::Wasi0_3(handler) => {
                 let request = request.map(|body| body.map_err(Into::into).boxed_unsync());
-                handler.handle(self, component, request, depth, &span).await
+                let instances = Arc::new(ComponentInstances {
+                    app: self.clone(),
+                    component: component.clone(),
+                });
+                handler.handle(instances, request, depth, &span).await
             }
         };
         if let Err(failure) = &result {
@@ -500,6 +505,22 @@ impl OutboundApp for App {
     }
 }
 
+/// The stores a WASI 0.3 component's workers start their instances in.
+struct ComponentInstances {
+    app: Arc<App>,
+    component: Arc<ComponentRuntime>,
+}
+
+impl crate::p3::Instances for ComponentInstances {
+    fn component_id(&self) -> &str {
+        &self.component.id
+    }
+
+    fn new_store(&self) -> (Store<HostState>, tokio::sync::oneshot::Receiver<String>) {
+        self.app.new_store(&self.component, 0, &Trace::off(), None)
+    }
+}
+
 /// The executor a component needs, by its exports, as Spin's
 /// `HandlerType::from_instance_pre`: exactly one HTTP handler.
 fn handler_for(
@@ -531,48 +552,6 @@ fn is_interrupt(e: &wasmtime::Error) -> bool {
         e.downcast_ref::<wasmtime::Trap>(),
         Some(wasmtime::Trap::Interrupt)
     )
-}
-
-/// Why a request did not get the guest's own response.
-#[derive(Debug)]
-pub enum GuestFailure {
-    /// The guest trapped (panic, unreachable, out of memory...).
-    Trap(String),
-    /// The guest ran past the request deadline.
-    Timeout,
-    /// The guest reported an error instead of a response, or none at all.
-    Guest(String),
-    /// The host failed.
-    Host(String),
-}
-
-impl std::fmt::Display for GuestFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GuestFailure::Timeout => f.write_str("a component ran past the request deadline"),
-            GuestFailure::Trap(why) | GuestFailure::Guest(why) | GuestFailure::Host(why) => {
-                f.write_str(why)
-            }
-        }
-    }
-}
-
-impl GuestFailure {
-    /// The response for the caller, as Spin answers a component that fails:
-    /// the status and an empty body; the details go to the log. (Spin has
-    /// no request deadline; the runner's backstop answers an empty 504.)
-    pub fn into_response(self) -> http::Response<WasiBody> {
-        match self {
-            GuestFailure::Timeout => {
-                eprintln!("error: a component ran past the request deadline");
-                empty_response(http::StatusCode::GATEWAY_TIMEOUT)
-            }
-            GuestFailure::Trap(why) | GuestFailure::Guest(why) | GuestFailure::Host(why) => {
-                eprintln!("error: {why}");
-                empty_response(http::StatusCode::INTERNAL_SERVER_ERROR)
-            }
-        }
-    }
 }
 
 /// Collects a body into bytes (for tests and small internal answers).

@@ -37,3 +37,45 @@ mod tests {
         assert!(body.is_empty());
     }
 }
+
+/// Why a request did not get the guest's own response.
+#[derive(Debug)]
+pub enum GuestFailure {
+    /// The guest trapped (panic, unreachable, out of memory...).
+    Trap(String),
+    /// The guest ran past the request deadline.
+    Timeout,
+    /// The guest reported an error instead of a response, or none at all.
+    Guest(String),
+    /// The host failed.
+    Host(String),
+}
+
+impl std::fmt::Display for GuestFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuestFailure::Timeout => f.write_str("a component ran past the request deadline"),
+            GuestFailure::Trap(why) | GuestFailure::Guest(why) | GuestFailure::Host(why) => {
+                f.write_str(why)
+            }
+        }
+    }
+}
+
+impl GuestFailure {
+    /// The response for the caller, as Spin answers a component that fails:
+    /// the status and an empty body; the details go to the log. (Spin has
+    /// no request deadline; the runner's backstop answers an empty 504.)
+    pub fn into_response(self) -> http::Response<WasiBody> {
+        match self {
+            GuestFailure::Timeout => {
+                eprintln!("error: a component ran past the request deadline");
+                empty_response(http::StatusCode::GATEWAY_TIMEOUT)
+            }
+            GuestFailure::Trap(why) | GuestFailure::Guest(why) | GuestFailure::Host(why) => {
+                eprintln!("error: {why}");
+                empty_response(http::StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}

@@ -41,10 +41,24 @@ use wasmtime::component::Accessor;
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
-use crate::app::{App, ComponentRuntime, GuestFailure};
+use crate::errors::GuestFailure;
 use crate::reuse::ReuseConfig;
 use crate::state::HostState;
 use crate::telemetry::Trace;
+
+/// What the workers need from the app: a fresh store for the component
+/// (its host state, limits and deadline callback), and its id for the logs.
+pub(crate) trait Instances: Send + Sync + 'static {
+    /// The component id from spin.toml.
+    fn component_id(&self) -> &str;
+    /// A fresh store, and the receiver of a trap the outbound hook may raise.
+    fn new_store(
+        &self,
+    ) -> (
+        wasmtime::Store<HostState>,
+        tokio::sync::oneshot::Receiver<String>,
+    );
+}
 
 /// One request's work in an instance (Spin's `TaskFn`).
 type Task = Box<
@@ -91,13 +105,12 @@ impl P3Handler {
     /// takes it, or a new one starts for it.
     pub(crate) async fn handle(
         &self,
-        app: &Arc<App>,
-        component: &Arc<ComponentRuntime>,
+        instances: Arc<dyn Instances>,
         request: http::Request<WasiBody>,
         depth: u32,
         span: &Trace,
     ) -> Result<http::Response<WasiBody>, GuestFailure> {
-        let id = component.id.clone();
+        let id = instances.component_id().to_owned();
         if let Some(why) = &self.0.invalid {
             // Spin panics in `random_range` here; the request fails.
             return Err(GuestFailure::Host(format!(
@@ -114,7 +127,7 @@ impl P3Handler {
                 }
             })
         });
-        self.spawn(app, component, task);
+        self.spawn(&instances, task);
         rx.await.map_err(|_| {
             GuestFailure::Trap(format!(
                 "component `{id}` gave no response: its instance trapped, failed, or ran past \
@@ -123,25 +136,24 @@ impl P3Handler {
         })
     }
 
-    fn spawn(&self, app: &Arc<App>, component: &Arc<ComponentRuntime>, task: Task) {
+    fn spawn(&self, instances: &Arc<dyn Instances>, task: Task) {
         if self.0.worker_count.load(Relaxed) == 0 {
             // No worker waits: a new one takes the task directly.
-            self.start_worker(app, component, Some(task));
+            self.start_worker(instances, Some(task));
         } else {
             self.0.queue.push(task);
             // If the last waiting worker just left, start one (see
             // `Worker::set_available` for the other side of this race).
             if self.0.worker_count.load(SeqCst) == 0 {
-                self.start_worker(app, component, None);
+                self.start_worker(instances, None);
             }
         }
     }
 
-    fn start_worker(&self, app: &Arc<App>, component: &Arc<ComponentRuntime>, task: Option<Task>) {
+    fn start_worker(&self, instances: &Arc<dyn Instances>, task: Option<Task>) {
         let worker = Worker {
             handler: self.clone(),
-            app: app.clone(),
-            component: component.clone(),
+            instances: instances.clone(),
             available: false,
         };
         tokio::spawn(worker.run(task));
@@ -304,8 +316,7 @@ impl StartTimes {
 /// One instance and the loop that feeds it requests.
 struct Worker {
     handler: P3Handler,
-    app: Arc<App>,
-    component: Arc<ComponentRuntime>,
+    instances: Arc<dyn Instances>,
     available: bool,
 }
 
@@ -320,7 +331,7 @@ impl Worker {
                 let count = inner.worker_count.fetch_sub(1, SeqCst);
                 // The last waiting worker leaves while tasks wait: start one.
                 if count == 1 && !inner.queue.is_empty() {
-                    self.handler.start_worker(&self.app, &self.component, None);
+                    self.handler.start_worker(&self.instances, None);
                 }
             }
         }
@@ -329,7 +340,10 @@ impl Worker {
     async fn run(mut self, task: Option<Task>) {
         if let Err(error) = self.run_(task).await {
             // Spin: `tracing::warn!("worker error: {error:?}")`.
-            eprintln!("error: [{}] worker error: {error:?}", self.component.id);
+            eprintln!(
+                "error: [{}] worker error: {error:?}",
+                self.instances.component_id()
+            );
         }
     }
 
@@ -341,7 +355,7 @@ impl Worker {
         let max_instance_reuse_count = reuse.max_reuse;
         let max_instance_concurrent_reuse_count = reuse.max_concurrent;
 
-        let (mut store, trapped) = self.app.new_store(&self.component, 0, &Trace::off(), None);
+        let (mut store, trapped) = self.instances.new_store();
         let proxy = &inner.pre.instantiate_async(&mut store).await?;
         if store.data().usage.is_some() {
             let grown = store.data().limits.memory_consumed();
