@@ -376,6 +376,9 @@ impl App {
         let deadline = timeout.map(|t| Instant::now() + t);
         let (mut store, trapped) = self.new_store(component, depth, span, deadline);
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // `Scheme::Http` whatever the listener's, as Spin's `wasi.rs`
+        // passes it: over HTTPS too, a WASI 0.2 guest's
+        // `incoming-request.scheme` is http (its `spin-full-url` says https).
         let setup = (|| {
             let req = store
                 .data_mut()

@@ -75,10 +75,11 @@ pub struct UpArgs {
     /// Spin's `--format`: how the startup route listing is printed.
     #[arg(value_enum, long = "format", default_value_t = OutputFormat::Plain)]
     pub format: OutputFormat,
-    /// Spin's `--tls-cert`: refused (edge-runner serves plain HTTP).
+    /// Spin's `--tls-cert`: serve HTTPS with this PEM certificate (chain);
+    /// plain HTTP when not set.
     #[arg(long = "tls-cert", env = "SPIN_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// Spin's `--tls-key`: refused (edge-runner serves plain HTTP).
+    /// Spin's `--tls-key`: the certificate's private key, PEM (PKCS#8).
     #[arg(long = "tls-key", env = "SPIN_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Runtime configuration (key-value stores), Spin's format.
@@ -291,11 +292,6 @@ fn refuse_unimplemented(args: &UpArgs) -> anyhow::Result<()> {
             "it compiles guests without DWARF debug info",
         ),
         (
-            args.tls_cert.is_some() || args.tls_key.is_some(),
-            "--tls-cert/--tls-key",
-            "it serves plain HTTP only",
-        ),
-        (
             args.experimental_wasi_otel,
             "--experimental-wasi-otel",
             "it has no wasi:otel host interface",
@@ -505,7 +501,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             .get(id)
             .and_then(|c| c.description.clone())
     };
-    let base_url = format!("http://{addr}");
+    // Spin's `into_tls_config`: clap makes each flag require the other.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert_path), Some(key_path)) => Some(crate::tls::TlsConfig {
+            cert_path: cert_path.clone(),
+            key_path: key_path.clone(),
+        }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{addr}");
     match args.format {
         OutputFormat::Plain => {
             println!("Serving {base_url}");
@@ -516,6 +521,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         OutputFormat::Json => println!("{}", routes_json(&router, &base_url, describe)),
     }
+    // As Spin's `serve_https`: the files are read once the routes are
+    // printed, and a fault in them ends `up` there.
+    let acceptor = tls
+        .as_ref()
+        .map(crate::tls::TlsConfig::acceptor)
+        .transpose()?;
     eprintln!("Ready in {} ms", started.elapsed().as_millis());
 
     let info = crate::server::AppInfo {
@@ -527,7 +538,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         ..ServerLimits::default()
     };
     let server = Server::new(app, router, limits, info);
-    let served = server.serve(listener, shutdown_signal()).await;
+    let served = server.serve(listener, acceptor, shutdown_signal()).await;
     if let Some(telemetry) = telemetry {
         // What is still batched goes out (bounded: a dead collector does
         // not hold the exit up for long).
@@ -822,10 +833,6 @@ mod tests {
             (&["--tmp", "/tmp/x"], "--temp"),
             (&["--cache", "cache.toml"], "--cache"),
             (&["--debug-info"], "--debug-info"),
-            (
-                &["--tls-cert", "c.pem", "--tls-key", "k.pem"],
-                "--tls-cert/--tls-key",
-            ),
             (&["--experimental-wasi-otel"], "--experimental-wasi-otel"),
             (
                 &["--experimental-wasm-feature", "gc"],
@@ -848,6 +855,7 @@ mod tests {
             &["--insecure"],
             &["--direct-mounts"],
             &["--allow-transient-write"],
+            &["--tls-cert", "c.pem", "--tls-key", "k.pem"],
             &[
                 "--disable-pooling",
                 "--disable-cache",

@@ -32,5 +32,6 @@ pub mod sockets;
 pub mod sqlite;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod variables;
 pub mod workers;

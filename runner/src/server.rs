@@ -88,18 +88,42 @@ impl Server {
 
     /// Serves `listener` until `shutdown` resolves, then lets in-flight
     /// requests finish (up to the grace period). Connections are accepted
-    /// here and served on [`ServerLimits::workers`] threads.
+    /// here and served on [`ServerLimits::workers`] threads; with `tls`
+    /// (Spin's `--tls-cert`/`--tls-key`), each is HTTPS: its handshake
+    /// runs on its worker, and one that fails is logged and dropped.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let server = self.clone();
-        let workers = crate::workers::Workers::start(
-            self.limits.workers,
-            self.limits.shutdown_grace,
-            move |stream, client| server.connection(stream, client),
-        )?;
+        let workers = match tls {
+            None => crate::workers::Workers::start(
+                self.limits.workers,
+                self.limits.shutdown_grace,
+                move |stream, client| server.connection(stream, client, false),
+            )?,
+            Some(acceptor) => crate::workers::Workers::start_handshaking(
+                self.limits.workers,
+                self.limits.shutdown_grace,
+                move |stream, client| {
+                    let server = server.clone();
+                    let handshake = acceptor.accept(stream);
+                    async move {
+                        match handshake.await {
+                            Ok(stream) => Some(server.connection(stream, client, true)),
+                            Err(e) => {
+                                // Spin's `serve_https` logs this (at error
+                                // level) and goes on serving.
+                                eprintln!("error: Failed to start TLS session: {e}");
+                                None
+                            }
+                        }
+                    }
+                },
+            )?,
+        };
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -128,17 +152,22 @@ impl Server {
         Ok(())
     }
 
-    /// The HTTP/1 connection for an accepted stream.
-    pub(crate) fn connection(
+    /// The HTTP/1 connection for an accepted stream: the TCP stream itself,
+    /// or the TLS stream over it when `https` (then the requests' URIs get
+    /// the `https` scheme, as Spin's `Scheme::HTTPS` connections).
+    pub(crate) fn connection<I>(
         self: &Arc<Self>,
-        stream: tokio::net::TcpStream,
+        stream: I,
         client: SocketAddr,
-    ) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + use<>
+        https: bool,
+    ) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + use<I>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let server = self.clone();
         let service = service_fn(move |req| {
             let server = server.clone();
-            async move { server.handle(req, client).await }
+            async move { server.handle(req, client, https).await }
         });
         // Spin's settings: hyper's defaults, no timer (so no header read
         // timeout), the buffer size only if given.
@@ -153,6 +182,7 @@ impl Server {
         self: Arc<Self>,
         req: http::Request<Incoming>,
         client: SocketAddr,
+        https: bool,
     ) -> Result<http::Response<WasiBody>, RequestError> {
         let started = Instant::now();
         let method = req.method().clone();
@@ -171,7 +201,7 @@ impl Server {
         } else {
             Trace::off()
         };
-        let (outcome, component, route) = self.dispatch(req, client, &span).await;
+        let (outcome, component, route) = self.dispatch(req, client, https, &span).await;
         let answer = match &outcome {
             Ok(response) => response.status().as_u16().to_string(),
             Err(e) => format!("closed unanswered ({e})"),
@@ -210,6 +240,7 @@ impl Server {
         &self,
         mut req: http::Request<Incoming>,
         client: SocketAddr,
+        https: bool,
         span: &Trace,
     ) -> (
         Result<http::Response<WasiBody>, RequestError>,
@@ -238,17 +269,23 @@ impl Server {
                 route,
             );
         };
-        let request =
-            match crate::routing::routed_request(req, &matched, http::uri::Scheme::HTTP, client) {
-                Ok(request) => request,
-                Err(e) if e.is_internal_error() => {
-                    eprintln!("error: [{id}] {e}");
-                    spans::server_error(span, &e.to_string());
-                    let response = empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
-                    return (Ok(response), Some(id.as_str()), route);
-                }
-                Err(e) => return (Err(e), Some(id.as_str()), route),
-            };
+        // Spin's `set_req_uri`: the URI gets the listener's scheme (what
+        // `spin-full-url` and a WASI 0.3 guest's request show).
+        let scheme = if https {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        };
+        let request = match crate::routing::routed_request(req, &matched, scheme, client) {
+            Ok(request) => request,
+            Err(e) if e.is_internal_error() => {
+                eprintln!("error: [{id}] {e}");
+                spans::server_error(span, &e.to_string());
+                let response = empty_response(http::StatusCode::INTERNAL_SERVER_ERROR);
+                return (Ok(response), Some(id.as_str()), route);
+            }
+            Err(e) => return (Err(e), Some(id.as_str()), route),
+        };
         let response = match self.app.handle(component, request, 0, span).await {
             Ok(response) => coalesce_small_body(response).await,
             Err(failure) => {

@@ -13,7 +13,9 @@
 //!
 //! The workers know nothing of the server: the accept loop above them
 //! ([`crate::server`]) gives them the function that turns a stream into an
-//! HTTP connection, so the dependency goes one way, server -> workers.
+//! HTTP connection (for HTTPS, a future that first does the TLS handshake,
+//! run on the connection's own task), so the dependency goes one way,
+//! server -> workers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hyper_util::server::graceful::GracefulConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The default number of workers: one per available core.
 pub fn default_count() -> usize {
@@ -60,7 +62,71 @@ impl Workers {
         C: GracefulConnection + Send + 'static,
         C::Error: Send,
     {
-        let connection = Arc::new(connection);
+        Self::start_with(count, grace, move |stream, client, graceful, _stopping| {
+            let conn = graceful.watch(connection(stream, client));
+            async move {
+                // Errors here are the client's (reset, malformed request,
+                // head too large): the connection just ends.
+                let _ = conn.await;
+            }
+        })
+    }
+
+    /// As [`Workers::start`], for streams that go through an asynchronous
+    /// step before they are HTTP connections (a TLS handshake):
+    /// `connection(stream, client)` resolves to the connection, or to
+    /// `None` to drop the stream (a failed handshake). The step runs on the
+    /// connection's own task, so a slow one holds up no other connection.
+    /// It counts as in flight for the shutdown; if the acceptor stops
+    /// before the step is done, it is abandoned and the stream closed, as
+    /// an idle HTTP connection is closed at shutdown.
+    pub fn start_handshaking<F, H, C>(
+        count: usize,
+        grace: Duration,
+        connection: F,
+    ) -> anyhow::Result<Self>
+    where
+        F: Fn(tokio::net::TcpStream, SocketAddr) -> H + Send + Sync + 'static,
+        H: Future<Output = Option<C>> + Send + 'static,
+        C: GracefulConnection + Send + 'static,
+        C::Error: Send,
+    {
+        Self::start_with(count, grace, move |stream, client, graceful, stopping| {
+            // Watched from the start: the shutdown waits for the step too.
+            let watcher = graceful.watcher();
+            let mut stopping = stopping.clone();
+            let step = connection(stream, client);
+            async move {
+                let conn = tokio::select! {
+                    conn = step => conn,
+                    _ = stopping.wait_for(|stopping| *stopping) => None,
+                };
+                if let Some(conn) = conn {
+                    let _ = watcher.watch(conn).await;
+                }
+            }
+        })
+    }
+
+    /// Starts the threads; each gives every stream it is handed to
+    /// `serve(stream, client, graceful, stopping)` and runs the task it
+    /// returns. `graceful` is the worker's shutdown, which the task's
+    /// connection must be watched by; `stopping` turns true when the
+    /// acceptor stops, just before that shutdown starts.
+    fn start_with<S, T>(count: usize, grace: Duration, serve: S) -> anyhow::Result<Self>
+    where
+        S: Fn(
+                tokio::net::TcpStream,
+                SocketAddr,
+                &hyper_util::server::graceful::GracefulShutdown,
+                &watch::Receiver<bool>,
+            ) -> T
+            + Send
+            + Sync
+            + 'static,
+        T: Future<Output = ()> + Send + 'static,
+    {
+        let serve = Arc::new(serve);
         let mut workers = Vec::new();
         for n in 0..count.max(1) {
             let (connections, mut incoming) = mpsc::unbounded_channel();
@@ -69,29 +135,28 @@ impl Workers {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let connection = Arc::clone(&connection);
+            let serve = Arc::clone(&serve);
             let count = Arc::clone(&open);
             let thread = std::thread::Builder::new()
                 .name(format!("edge-worker-{n}"))
                 .spawn(move || {
                     let all_done = runtime.block_on(async move {
                         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+                        let (stop, stopping) = watch::channel(false);
                         while let Some((stream, client)) = incoming.recv().await {
                             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                                 count.fetch_sub(1, Ordering::Relaxed);
                                 continue;
                             };
-                            let conn = graceful.watch(connection(stream, client));
+                            let task = serve(stream, client, &graceful, &stopping);
                             let count = Arc::clone(&count);
                             tokio::spawn(async move {
-                                // Errors here are the client's (reset,
-                                // malformed request, head too large): the
-                                // connection just ends.
-                                let _ = conn.await;
+                                task.await;
                                 count.fetch_sub(1, Ordering::Relaxed);
                             });
                         }
                         // The acceptor stopped: let in-flight requests end.
+                        let _ = stop.send(true);
                         tokio::time::timeout(grace, graceful.shutdown())
                             .await
                             .is_ok()

@@ -474,16 +474,6 @@ fn spin_flags_edge_runner_cannot_honour_are_refused_by_name() {
         (&[], &[("WASMTIME_CACHE_FILE", "cache.toml")], "--cache"),
         (&["--debug-info"], &[], "--debug-info"),
         (
-            &["--tls-cert", "cert.pem", "--tls-key", "key.pem"],
-            &[],
-            "--tls-cert/--tls-key",
-        ),
-        (
-            &[],
-            &[("SPIN_TLS_CERT", "cert.pem"), ("SPIN_TLS_KEY", "key.pem")],
-            "--tls-cert/--tls-key",
-        ),
-        (
             &["--experimental-wasi-otel"],
             &[],
             "--experimental-wasi-otel",

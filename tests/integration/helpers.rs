@@ -105,6 +105,9 @@ pub struct Runner {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Whether it serves HTTPS (it printed `Serving https://...`): the
+    /// plain-HTTP helpers below do not speak TLS; see tls.rs.
+    pub https: bool,
     output: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
     /// Its state dir (and manifest dir); removed on drop.
@@ -174,7 +177,8 @@ impl Runner {
     }
 
     /// Runs `cmd` and waits for the address it serves on: the `Serving
-    /// http://...` line, or the `"base_url"` of `--format json`.
+    /// http://...` (or `https://...`) line, or the `"base_url"` of
+    /// `--format json`.
     fn start(dir: tempfile::TempDir, mut cmd: Command) -> Self {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -201,10 +205,12 @@ impl Runner {
                     let Ok(line) = line else { break };
                     let json_base = line
                         .trim()
-                        .strip_prefix("\"base_url\": \"http://")
+                        .strip_prefix("\"base_url\": \"")
                         .map(|rest| rest.trim_end_matches(',').trim_end_matches('"'));
-                    if let Some(addr) = line.strip_prefix("Serving http://").or(json_base) {
-                        let _ = tx.send(addr.trim().to_string());
+                    if let Some(url) = line.strip_prefix("Serving ").or(json_base)
+                        && let Some((scheme @ ("http" | "https"), addr)) = url.split_once("://")
+                    {
+                        let _ = tx.send((scheme == "https", addr.trim().to_string()));
                     }
                     if is_stdout {
                         stdout.lock().unwrap().push_str(&format!("{line}\n"));
@@ -216,9 +222,10 @@ impl Runner {
         drop(tx);
         // The first start compiles the components into the shared cache.
         match rx.recv_timeout(Duration::from_secs(240)) {
-            Ok(addr) => Runner {
+            Ok((https, addr)) => Runner {
                 child,
                 addr: addr.parse().expect("listen address"),
+                https,
                 output,
                 stdout,
                 dir,

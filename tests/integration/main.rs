@@ -24,5 +24,6 @@ mod replicas;
 mod runner;
 mod sockets;
 mod telemetry;
+mod tls;
 mod upstream;
 mod wasip3;
