@@ -284,6 +284,33 @@ mod tests {
         assert_eq!(workers.workers[1].open.load(Ordering::Relaxed), 3);
     }
 
+    #[tokio::test]
+    async fn a_connection_still_in_its_handshake_is_abandoned_at_stop() {
+        // A handshake that never ends: the stop must not wait out the grace.
+        let workers = Workers::start_handshaking(1, Duration::from_secs(60), |stream, _| async {
+            std::future::pending::<()>().await;
+            let service = hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<
+                    bytes::Bytes,
+                >::new()))
+            });
+            Some(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            )
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        workers.hand_over(stream, peer);
+        assert_eq!(workers.workers[0].open.load(Ordering::Relaxed), 1);
+        let stopped = tokio::time::timeout(Duration::from_secs(10), workers.stop()).await;
+        assert_eq!(stopped, Ok(true), "the stop waited on the handshake");
+    }
+
     #[test]
     fn a_new_connection_goes_to_the_worker_with_the_fewest() {
         assert_eq!(least_busy(&[3, 1, 2], 0), 1);
