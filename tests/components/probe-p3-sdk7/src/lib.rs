@@ -3,13 +3,14 @@
 //! source builds with spin-sdk 7 (`probe-p3-sdk7`, `wasi:http@0.3.0`) and
 //! spin-sdk 6 (`probe-p3-sdk6`, `wasi:http@0.3.0-rc-2026-03-15`).
 //!
-//! Every answer to a counted route starts with `served=<n> inflight=<k>`:
-//! `n` is how many requests this instance has taken (this one included),
-//! `k` how many it is handling at once (this one included), both kept in
+//! Every answer to a counted route starts with `served=<n> inflight=<k>
+//! instance=<id>`: `n` is how many requests this instance has taken (this one
+//! included), `k` how many it is handling at once (this one included), `id`
+//! a random number the instance drew at its first request; all kept in
 //! statics, which live as long as the instance.
 //!
 //! Routes (path info after the component's route):
-//! - `GET /count`                 → `served=<n> inflight=<k>`
+//! - `GET /count`                 → `served=<n> inflight=<k> instance=<id>`
 //! - `GET /hold?ms=<n>`           → the same, after an async sleep of n ms
 //! - `GET /trap`                  → panics (a trap: the whole instance ends)
 //! - `GET /loop`                  → never returns (busy loop)
@@ -29,6 +30,22 @@ use spin_sdk::http_service;
 
 static SERVED: AtomicU64 = AtomicU64::new(0);
 static INFLIGHT: AtomicU64 = AtomicU64::new(0);
+static INSTANCE: AtomicU64 = AtomicU64::new(0);
+
+/// This instance's id, drawn (from wasi:random, through std's hasher seed)
+/// at its first request.
+fn instance_id() -> u64 {
+    use std::hash::BuildHasher;
+    let id = INSTANCE.load(SeqCst);
+    if id != 0 {
+        return id;
+    }
+    let drawn = std::collections::hash_map::RandomState::new().hash_one(0u8) | 1;
+    match INSTANCE.compare_exchange(0, drawn, SeqCst, SeqCst) {
+        Ok(_) => drawn,
+        Err(existing) => existing,
+    }
+}
 
 /// Counts a request in flight for as long as it lives.
 struct InFlight;
@@ -37,7 +54,11 @@ impl InFlight {
     fn enter() -> (Self, String) {
         let served = SERVED.fetch_add(1, SeqCst) + 1;
         let inflight = INFLIGHT.fetch_add(1, SeqCst) + 1;
-        (Self, format!("served={served} inflight={inflight}"))
+        let instance = instance_id();
+        (
+            Self,
+            format!("served={served} inflight={inflight} instance={instance}"),
+        )
     }
 }
 
