@@ -256,6 +256,15 @@ impl App {
         let mut variables = VariablesCtx::new(component.id.clone(), self.variables.clone());
         variables.trace = span.clone();
         let permit = crate::permit::Permit::new(self.clone(), component.outbound.clone());
+        let mut sqlite = crate::sqlite::SqliteCtx::new(
+            self.databases.clone(),
+            component.sqlite_databases.clone(),
+        );
+        sqlite.trace = span.clone();
+        let mut redis = crate::outbound_redis::RedisCtx::new(permit.clone());
+        redis.trace = span.clone();
+        let mut mqtt = crate::mqtt::MqttCtx::new(permit);
+        mqtt.trace = span.clone();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -269,12 +278,9 @@ impl App {
             },
             key_value,
             variables,
-            sqlite: crate::sqlite::SqliteCtx::new(
-                self.databases.clone(),
-                component.sqlite_databases.clone(),
-            ),
-            redis: crate::outbound_redis::RedisCtx::new(permit.clone()),
-            mqtt: crate::mqtt::MqttCtx::new(permit),
+            sqlite,
+            redis,
+            mqtt,
             limits: InstanceLimits::new(
                 // Spin's `StoreLimitsAsync`: a memory cap only if one is
                 // set, no table or instance count of its own (the pool's
@@ -338,19 +344,26 @@ impl App {
         // ends with the guest's task: after the server span if the guest
         // streams its body.
         let span = spans::component(trace, &component.id);
-        let result = match &component.handler {
-            Handler::Wasi0_2(pre) => self.run(component, pre, request, depth, &span).await,
+        // The executor's module is the `target` of Spin's error event.
+        let (result, executor) = match &component.handler {
+            Handler::Wasi0_2(pre) => (
+                self.run(component, pre, request, depth, &span).await,
+                "spin_trigger_http::wasi",
+            ),
             Handler::Wasi0_3(handler) => {
                 let request = request.map(|body| body.map_err(Into::into).boxed_unsync());
                 let instances = Arc::new(ComponentInstances {
                     app: self.clone(),
                     component: component.clone(),
                 });
-                handler.handle(instances, request, depth, &span).await
+                (
+                    handler.handle(instances, request, depth, &span).await,
+                    "spin_trigger_http::wasip3",
+                )
             }
         };
         if let Err(failure) = &result {
-            spans::component_failed(&span, &failure.to_string());
+            spans::component_failed(&span, executor, &failure.to_string());
         }
         result
     }

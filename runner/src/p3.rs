@@ -178,6 +178,9 @@ async fn serve(
         data.hooks.trace = span.clone();
         data.key_value.trace = span.clone();
         data.variables.trace = span.clone();
+        data.sqlite.trace = span.clone();
+        data.redis.trace = span.clone();
+        data.mqtt.trace = span.clone();
         let (request, io) = wasmtime_wasi_http::p3::Request::from_http(&mut data.hooks, request);
         let io: RequestIo = Box::pin(io);
         anyhow::Ok((data.table.push(request)?, io))

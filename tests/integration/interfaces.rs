@@ -14,7 +14,7 @@ use edge_testkit::{MosquittoServer, RedisServer};
 
 /// A one-component app: the probe at `/...` with `extra` in its component
 /// table (and `variables`, a `[variables]` body).
-fn probe_app(extra: &str, variables: &str) -> String {
+pub(crate) fn probe_app(extra: &str, variables: &str) -> String {
     format!(
         "spin_manifest_version = 2\n[application]\nname = \"ifaces\"\n\
          [variables]\n{variables}\n\
@@ -37,7 +37,7 @@ fn start_with(extra: &str, variables: &str, args: &[&str]) -> Runner {
 }
 
 /// Percent-encodes a query value.
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -10,15 +10,29 @@ use crate::helpers::Runner;
 use crate::otlp::{Collector, FoundSpan, Mode, Trace};
 use crate::upstream::{Behaviour, FakeUpstream};
 
-/// The app exporting to `collector`, spans batched every 50 ms and
-/// metrics every 200 ms so the tests need not wait Spin's defaults out.
+mod interfaces;
+
+/// The environment of a runner exporting to `collector`: spans batched
+/// every 50 ms and metrics every 200 ms so the tests need not wait Spin's
+/// defaults out.
+fn otel_env(collector: &Collector) -> Vec<(String, String)> {
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200".into()),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000".into()),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The app exporting to `collector` ([`otel_env`]).
 fn traced(collector: &Collector) -> App {
-    App::new()
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint())
-        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
-        .env("OTEL_BLRP_SCHEDULE_DELAY", "50")
+    otel_env(collector)
+        .iter()
+        .fold(App::new(), |app, (k, v)| app.env(k, v))
 }
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

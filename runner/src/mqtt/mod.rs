@@ -16,6 +16,10 @@
 //!   (at-least-once) or completed (exactly-once); a failure of the
 //!   connection is `connection-failed(<rumqttc's error>)`.
 //!
+//! Each call is Spin's span (`spin_outbound_mqtt.open_connection`, client;
+//! `<topic> publish`, producer) under the instance's, failed as Spin's
+//! `err(level = INFO)` fails it ([`spans::call_failed`]).
+//!
 //! edge-runner's client has no TLS: an `mqtts://` address is
 //! `invalid-address` here where Spin would try TLS.
 
@@ -28,6 +32,7 @@ use wasmtime::component::{HasData, Linker, Resource};
 
 use crate::handles::Table;
 use crate::permit::Permit;
+use crate::telemetry::{Trace, spans};
 
 #[cfg(test)]
 mod tests;
@@ -112,6 +117,8 @@ impl Client {
 pub struct MqttCtx {
     permit: Permit,
     connections: Table<Arc<Client>>,
+    /// The instance's span: each call is an MQTT span under it.
+    pub(crate) trace: Trace,
 }
 
 impl MqttCtx {
@@ -120,8 +127,38 @@ impl MqttCtx {
         Self {
             permit,
             connections: Table::new(MAX_CONNECTIONS),
+            trace: Trace::off(),
         }
     }
+
+    /// Spin's `open`: the permission, then the client.
+    fn client(
+        &self,
+        address: &str,
+        username: String,
+        password: String,
+        keep_alive: Duration,
+    ) -> Result<Client, Error> {
+        match self.permit.allows(address, "mqtt") {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::ConnectionFailed(format!(
+                    "address {address} is not permitted"
+                )));
+            }
+            Err(why) => return Err(Error::Other(why)),
+        }
+        Client::create(address, username, password, keep_alive)
+    }
+}
+
+/// The module Spin's MQTT host calls are instrumented in (the `target` of
+/// their error events).
+const TARGET: &str = "spin_factor_outbound_mqtt::host";
+
+/// `result`, with `span` failed as Spin's `err(level = INFO)` fails it.
+fn traced<T>(span: &Trace, result: Result<T, Error>) -> Result<T, Error> {
+    spans::traced(span, TARGET, result)
 }
 
 /// Adds the outbound MQTT interface to `linker`; `get` finds the
@@ -150,29 +187,26 @@ impl HostConnection for MqttCtx {
         password: String,
         keep_alive_interval_in_secs: u64,
     ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
-        match self.permit.allows(&address, "mqtt") {
-            Ok(true) => {}
-            Ok(false) => {
-                return Ok(Err(Error::ConnectionFailed(format!(
-                    "address {address} is not permitted"
-                ))));
-            }
-            Err(why) => return Ok(Err(Error::Other(why))),
-        }
-        let client = match Client::create(
+        let span = spans::mqtt_open(
+            &self.trace,
             &address,
-            username,
-            password,
-            Duration::from_secs(keep_alive_interval_in_secs),
-        ) {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(self
-            .connections
-            .push(Arc::new(client))
-            .map(Resource::new_own)
-            .ok_or(Error::TooManyConnections))
+            &username,
+            keep_alive_interval_in_secs,
+        );
+        let result = self
+            .client(
+                &address,
+                username,
+                password,
+                Duration::from_secs(keep_alive_interval_in_secs),
+            )
+            .and_then(|client| {
+                self.connections
+                    .push(Arc::new(client))
+                    .map(Resource::new_own)
+                    .ok_or(Error::TooManyConnections)
+            });
+        Ok(traced(&span, result))
     }
 
     async fn publish(
@@ -182,12 +216,14 @@ impl HostConnection for MqttCtx {
         payload: Vec<u8>,
         qos: Qos,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let Some(client) = self.connections.get(connection.rep()).cloned() else {
-            return Ok(Err(Error::Other(
+        let span = spans::mqtt_publish(&self.trace, &topic, &qos);
+        let result = match self.connections.get(connection.rep()).cloned() {
+            Some(client) => client.publish(topic, qos, payload).await,
+            None => Err(Error::Other(
                 "could not find connection for resource".into(),
-            )));
+            )),
         };
-        Ok(client.publish(topic, qos, payload).await)
+        Ok(traced(&span, result))
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {

@@ -16,15 +16,23 @@
 //!   arrays and sets inline, `OK` as `status("OK")`, doubles and big numbers
 //!   as their text in `binary`, booleans as 1/0; maps, attributes, verbatim
 //!   strings and pushes are errors.
+//!
+//! Each call is Spin's span (`spin_outbound_redis.open_connection`, then
+//! one per command named as Spin names it: `GET <key>`, `INCRBY <key> 1`,
+//! ...) under the instance's, failed as Spin's `err(level = INFO)` fails
+//! it ([`spans::call_failed`]).
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncCommands, FromRedisValue, ParsingError, Value};
+use opentelemetry::KeyValue;
 use wasmtime::component::{HasData, Linker, Resource};
 
 use crate::handles::Table;
 use crate::permit::Permit;
+use crate::telemetry::{Trace, spans};
 
 #[cfg(test)]
 mod tests;
@@ -54,6 +62,8 @@ pub const MAX_RESULT_BYTES: usize = 128 << 20;
 pub struct RedisCtx {
     permit: Permit,
     connections: Table<MultiplexedConnection>,
+    /// The instance's span: each call is a Redis span under it.
+    pub(crate) trace: Trace,
 }
 
 impl RedisCtx {
@@ -62,6 +72,7 @@ impl RedisCtx {
         Self {
             permit,
             connections: Table::new(MAX_CONNECTIONS),
+            trace: Trace::off(),
         }
     }
 
@@ -74,20 +85,68 @@ impl RedisCtx {
             .ok_or_else(|| Error::Other("could not find connection for resource".into()))
     }
 
+    /// Runs `op` on `connection` under `span` (a command's span, see
+    /// [`RedisCtx::command`]).
     async fn with_conn<T, F, Fut>(
         &self,
         connection: &Resource<Connection>,
+        span: Trace,
         op: F,
     ) -> wasmtime::Result<Result<T, Error>>
     where
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
-        Ok(match self.conn(connection) {
+        let result = match self.conn(connection) {
             Ok(conn) => op(conn).await,
             Err(e) => Err(e),
-        })
+        };
+        Ok(traced(&span, result))
     }
+
+    /// A command's span, named `name()` (Spin's `otel.name`), with the
+    /// command's arguments Spin records (`attributes()`).
+    fn command(
+        &self,
+        name: impl FnOnce() -> String,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Trace {
+        spans::redis(&self.trace, || Cow::Owned(name()), attributes)
+    }
+
+    /// Spin's `open`: the permission, then the client and its connection.
+    async fn connect(&self, address: &str) -> Result<MultiplexedConnection, Error> {
+        match self.permit.allows(address, "redis") {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::InvalidAddress),
+            Err(why) => return Err(Error::Other(why)),
+        }
+        let client = ::redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
+        // Spin's client (redis 0.32) sets no connection or response
+        // deadline; this one's defaults (1 s, 500 ms) would fail a BLPOP
+        // that Spin serves, so both are off.
+        let config = ::redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(None)
+            .set_response_timeout(None);
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(other)
+    }
+}
+
+/// The module Spin's Redis host calls are instrumented in (the `target` of
+/// their error events).
+const TARGET: &str = "spin_factor_outbound_redis::host";
+
+/// `result`, with `span` failed as Spin's `err(level = INFO)` fails it.
+fn traced<T>(span: &Trace, result: Result<T, Error>) -> Result<T, Error> {
+    spans::traced(span, TARGET, result)
+}
+
+/// A `String` argument Spin's `#[instrument]` records as it is.
+fn text(key: &'static str, value: &str) -> KeyValue {
+    KeyValue::new(key, value.to_string())
 }
 
 /// Adds the outbound Redis interface to `linker`; `get` finds the
@@ -117,33 +176,20 @@ impl HostConnection for RedisCtx {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
-        match self.permit.allows(&address, "redis") {
-            Ok(true) => {}
-            Ok(false) => return Ok(Err(Error::InvalidAddress)),
-            Err(why) => return Ok(Err(Error::Other(why))),
-        }
-        let client = match ::redis::Client::open(address.as_str()) {
-            Ok(client) => client,
-            Err(_) => return Ok(Err(Error::InvalidAddress)),
+        let span = spans::redis(
+            &self.trace,
+            || Cow::Borrowed("spin_outbound_redis.open_connection"),
+            Vec::new,
+        );
+        let result = match self.connect(&address).await {
+            Ok(conn) => self
+                .connections
+                .push(conn)
+                .map(Resource::new_own)
+                .ok_or(Error::TooManyConnections),
+            Err(e) => Err(e),
         };
-        // Spin's client (redis 0.32) sets no connection or response
-        // deadline; this one's defaults (1 s, 500 ms) would fail a BLPOP
-        // that Spin serves, so both are off.
-        let config = ::redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(None)
-            .set_response_timeout(None);
-        let conn = match client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
-            Ok(conn) => conn,
-            Err(e) => return Ok(Err(other(e))),
-        };
-        Ok(self
-            .connections
-            .push(conn)
-            .map(Resource::new_own)
-            .ok_or(Error::TooManyConnections))
+        Ok(traced(&span, result))
     }
 
     async fn publish(
@@ -152,7 +198,11 @@ impl HostConnection for RedisCtx {
         channel: String,
         payload: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(
+            || format!("PUBLISH {channel}"),
+            || vec![text("channel", &channel)],
+        );
+        self.with_conn(&connection, span, |mut conn| async move {
             conn.publish::<_, _, ()>(&channel, &payload)
                 .await
                 .map_err(other)
@@ -165,7 +215,8 @@ impl HostConnection for RedisCtx {
         connection: Resource<Connection>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(|| format!("GET {key}"), || vec![text("key", &key)]);
+        self.with_conn(&connection, span, |mut conn| async move {
             let value = conn.get::<_, Option<Vec<u8>>>(&key).await.map_err(other)?;
             if std::mem::size_of::<Option<Vec<u8>>>() + value.as_ref().map_or(0, Vec::len)
                 > MAX_RESULT_BYTES
@@ -183,7 +234,8 @@ impl HostConnection for RedisCtx {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(|| format!("SET {key}"), || vec![text("key", &key)]);
+        self.with_conn(&connection, span, |mut conn| async move {
             conn.set::<_, _, ()>(&key, &value).await.map_err(other)
         })
         .await
@@ -194,7 +246,8 @@ impl HostConnection for RedisCtx {
         connection: Resource<Connection>,
         key: String,
     ) -> wasmtime::Result<Result<i64, Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(|| format!("INCRBY {key} 1"), || vec![text("key", &key)]);
+        self.with_conn(&connection, span, |mut conn| async move {
             conn.incr::<_, _, i64>(&key, 1).await.map_err(other)
         })
         .await
@@ -205,7 +258,11 @@ impl HostConnection for RedisCtx {
         connection: Resource<Connection>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<u32, Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(
+            || format!("DEL {}", keys.join(" ")),
+            || vec![KeyValue::new("keys", format!("{keys:?}"))],
+        );
+        self.with_conn(&connection, span, |mut conn| async move {
             conn.del::<_, u32>(&keys).await.map_err(other)
         })
         .await
@@ -217,7 +274,11 @@ impl HostConnection for RedisCtx {
         key: String,
         values: Vec<String>,
     ) -> wasmtime::Result<Result<u32, Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(
+            || format!("SADD {key} {}", values.join(" ")),
+            || vec![text("key", &key)],
+        );
+        self.with_conn(&connection, span, |mut conn| async move {
             conn.sadd::<_, _, u32>(&key, &values).await.map_err(|e| {
                 // Spin's client (redis 0.32) calls a reply it cannot convert
                 // a TypeError; this client calls it a parse error.
@@ -236,7 +297,8 @@ impl HostConnection for RedisCtx {
         connection: Resource<Connection>,
         key: String,
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(|| format!("SMEMBERS {key}"), || vec![text("key", &key)]);
+        self.with_conn(&connection, span, |mut conn| async move {
             conn.smembers::<_, Vec<String>>(&key).await.map_err(other)
         })
         .await
@@ -248,7 +310,11 @@ impl HostConnection for RedisCtx {
         key: String,
         values: Vec<String>,
     ) -> wasmtime::Result<Result<u32, Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(
+            || format!("SREM {key} {}", values.join(" ")),
+            || vec![text("key", &key)],
+        );
+        self.with_conn(&connection, span, |mut conn| async move {
             conn.srem::<_, _, u32>(&key, &values).await.map_err(other)
         })
         .await
@@ -260,7 +326,16 @@ impl HostConnection for RedisCtx {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> wasmtime::Result<Result<Vec<RedisResult>, Error>> {
-        self.with_conn(&connection, |mut conn| async move {
+        let span = self.command(
+            || command.clone(),
+            || {
+                vec![
+                    text("command", &command),
+                    KeyValue::new("arguments", format!("{arguments:?}")),
+                ]
+            },
+        );
+        self.with_conn(&connection, span, |mut conn| async move {
             let mut cmd = ::redis::cmd(&command);
             for argument in arguments {
                 match argument {

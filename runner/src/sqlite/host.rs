@@ -5,6 +5,10 @@
 //! then the configured labels (`no-such-database`); at most 256 connections
 //! are open at once (the next `open` is `io("too many connections
 //! opened")`); a handle not open is `invalid-connection`.
+//!
+//! Each call is Spin's span (`spin_sqlite.open`, and `spin_sqlite.execute`
+//! named by the statement) under the instance's, failed as Spin's
+//! `err(level = INFO)` fails it ([`spans::call_failed`]).
 
 use std::sync::Arc;
 
@@ -12,6 +16,7 @@ use wasmtime::component::{HasData, Linker, Resource};
 
 use super::{Allowed, Connection as DbConnection, Databases, MAX_RESULT_BYTES};
 use crate::handles::Table;
+use crate::telemetry::{Trace, spans};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -36,6 +41,8 @@ pub struct SqliteCtx {
     allowed: Allowed,
     databases: Arc<Databases>,
     connections: Table<Arc<DbConnection>>,
+    /// The instance's span: each call is a `spin_sqlite.*` span under it.
+    pub(crate) trace: Trace,
 }
 
 impl SqliteCtx {
@@ -46,6 +53,7 @@ impl SqliteCtx {
             allowed,
             databases,
             connections: Table::new(MAX_CONNECTIONS),
+            trace: Trace::off(),
         }
     }
 }
@@ -68,24 +76,45 @@ impl HasData for SqliteData {
 
 impl Host for SqliteCtx {}
 
+impl SqliteCtx {
+    fn open_connection(
+        &mut self,
+        database: &str,
+        span: &Trace,
+    ) -> Result<Resource<Connection>, Error> {
+        // Spin checks the permission before the label exists.
+        if !self.allowed.contains(database) {
+            return Err(Error::AccessDenied);
+        }
+        let db = self.databases.get(database).ok_or(Error::NoSuchDatabase)?;
+        let connection = Arc::new(db.connect());
+        // Spin records the backend once the connection is made, before it
+        // takes a slot in the table.
+        spans::sqlite_backend(span, || connection.summary());
+        self.connections
+            .push(connection)
+            .map(Resource::new_own)
+            .ok_or_else(|| Error::Io("too many connections opened".to_string()))
+    }
+}
+
+/// The module Spin's SQLite host calls are instrumented in (the `target`
+/// of their error events).
+const TARGET: &str = "spin_factor_sqlite::host";
+
+/// `result`, with `span` failed as Spin's `err(level = INFO)` fails it.
+fn traced<T>(span: &Trace, result: Result<T, Error>) -> Result<T, Error> {
+    spans::traced(span, TARGET, result)
+}
+
 impl HostConnection for SqliteCtx {
     async fn open(
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
-        // Spin checks the permission before the label exists.
-        if !self.allowed.contains(&database) {
-            return Ok(Err(Error::AccessDenied));
-        }
-        let Some(db) = self.databases.get(&database) else {
-            return Ok(Err(Error::NoSuchDatabase));
-        };
-        let connection = Arc::new(db.connect());
-        Ok(self
-            .connections
-            .push(connection)
-            .map(Resource::new_own)
-            .ok_or_else(|| Error::Io("too many connections opened".to_string())))
+        let span = spans::sqlite_open(&self.trace, &database);
+        let result = self.open_connection(&database, &span);
+        Ok(traced(&span, result))
     }
 
     async fn execute(
@@ -94,12 +123,15 @@ impl HostConnection for SqliteCtx {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let span = spans::sqlite_execute(&self.trace, &statement);
         let Some(connection) = self.connections.get(connection.rep()).cloned() else {
-            return Ok(Err(Error::InvalidConnection));
+            return Ok(traced(&span, Err(Error::InvalidConnection)));
         };
-        Ok(connection
+        spans::sqlite_backend(&span, || connection.summary());
+        let result = connection
             .query(&statement, parameters, MAX_RESULT_BYTES)
-            .await)
+            .await;
+        Ok(traced(&span, result))
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {

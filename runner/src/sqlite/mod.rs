@@ -244,7 +244,7 @@ impl Connection {
         .map_err(|_| Error::Io("internal runtime error".to_string()))?
     }
 
-    /// The database's summary (for logs).
+    /// The database's summary (Spin's `sqlite.backend`).
     pub fn summary(&self) -> String {
         self.database.summary()
     }

@@ -9,7 +9,9 @@
 //! The span tree is Spin's: a server span per public request, an
 //! `execute_wasm_component <id>` span per component instance, a client span
 //! per outbound request (a chained one holds the target's instance span),
-//! and a client span per key-value and variables call. Names, kinds and
+//! and a span per key-value, variables, SQLite, Redis and MQTT call (Spin's
+//! `spin_key_value.*`, `spin_variables.get`, `spin_sqlite.*`,
+//! `spin_outbound_redis.*` and `spin_outbound_mqtt.*`). Names, kinds and
 //! attributes are those of Spin's instrumentation (see [`spans`]).
 
 mod client;

@@ -90,10 +90,11 @@ pub fn server_error(span: &Trace, why: &str) {
     span.set(|| vec![KeyValue::new("error.type", why.to_string())]);
 }
 
-/// The instance failed (Spin's `err(level = INFO)` on the execute span:
-/// status Error with the message).
-pub fn component_failed(span: &Trace, why: &str) {
-    span.fail(|| why.to_string());
+/// The instance failed (Spin's `err(level = INFO)` on the execute span,
+/// [`call_failed`]; `target` is the executor's module,
+/// `spin_trigger_http::wasi` or `spin_trigger_http::wasip3`).
+pub fn component_failed(span: &Trace, target: &'static str, why: &str) {
+    call_failed(span, target, why);
 }
 
 /// One component instance running a request (`crates/trigger-http/src/
@@ -210,4 +211,135 @@ pub fn variable(parent: &Trace, key: &str) -> Trace {
 /// A failed read, as Spin's `expressions_to_variables_err` marks it.
 pub fn variable_failed(span: &Trace, message: &str, guest_fault: bool) {
     key_value_failed(span, message, guest_fault);
+}
+
+/// Spin's `err(level = Level::INFO)` on a host call's `#[instrument]`, as its
+/// bridge exports the error event: status Error with the error's Display
+/// text, and an `exception` event (`exception.message`, its `level` and
+/// the `target`, the instrumented function's module). Not reproduced: the
+/// event's `code.*` attributes. No `error.blame`: Spin marks no blame on
+/// these (it has no `mark_as_error` in `trigger-http`, `factor-sqlite`,
+/// `factor-outbound-redis` or `factor-outbound-mqtt`).
+pub fn call_failed(span: &Trace, target: &'static str, message: &str) {
+    span.fail(|| message.to_string());
+    span.event_with(
+        || Cow::Borrowed("exception"),
+        || {
+            vec![
+                KeyValue::new("level", "INFO"),
+                KeyValue::new("target", target),
+                KeyValue::new("exception.message", message.to_string()),
+            ]
+        },
+    );
+}
+
+/// `result`, with `span` failed as [`call_failed`] when it is an error
+/// (its Display text, as Spin's `err` records `%e`; nothing is formatted
+/// when tracing is off).
+pub fn traced<T, E: std::fmt::Display>(
+    span: &Trace,
+    target: &'static str,
+    result: Result<T, E>,
+) -> Result<T, E> {
+    if let Err(error) = &result
+        && span.is_on()
+    {
+        call_failed(span, target, &error.to_string());
+    }
+    result
+}
+
+/// `spin_sqlite.open` (`crates/factor-sqlite/src/host.rs`, the v2
+/// `HostConnection`): kind client, the label as `database`, `db.system`;
+/// `sqlite.backend` once the connection exists ([`sqlite_backend`]).
+pub fn sqlite_open(parent: &Trace, database: &str) -> Trace {
+    parent.child(
+        || Cow::Borrowed("spin_sqlite.open"),
+        SpanKind::Client,
+        || {
+            vec![
+                KeyValue::new("database", database.to_string()),
+                KeyValue::new("db.system", "sqlite"),
+            ]
+        },
+    )
+}
+
+/// `spin_sqlite.execute`: named by the statement (`otel.name = query`),
+/// which is also its `query` attribute; the parameters are not recorded;
+/// `sqlite.backend` once the connection is found.
+pub fn sqlite_execute(parent: &Trace, query: &str) -> Trace {
+    parent.child(
+        || Cow::Owned(query.to_string()),
+        SpanKind::Client,
+        || {
+            vec![
+                KeyValue::new("query", query.to_string()),
+                KeyValue::new("db.system", "sqlite"),
+            ]
+        },
+    )
+}
+
+/// The connection's summary as Spin records it on the SQLite spans
+/// (`sqlite.backend`, e.g. `"/srv/.spin/sqlite_db.db"` with the quotes).
+pub fn sqlite_backend(span: &Trace, summary: impl FnOnce() -> String) {
+    span.set(|| vec![KeyValue::new("sqlite.backend", summary())]);
+}
+
+/// An outbound Redis call (`crates/factor-outbound-redis/src/host.rs`, the
+/// v2 `HostConnection`): kind client, `db.system = "redis"`. `open` is
+/// `spin_outbound_redis.open_connection` with nothing more (the address is
+/// skipped; the `db.address`, `server.port` and `db.namespace` Spin
+/// declares are never recorded); a command is named as Spin's `otel.name`
+/// (`GET <key>`, `INCRBY <key> 1`...) with the arguments Spin does not skip
+/// (`name()` and `attributes()` build them, only when traced).
+pub fn redis(
+    parent: &Trace,
+    name: impl FnOnce() -> Cow<'static, str>,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> Trace {
+    parent.child(name, SpanKind::Client, || {
+        let mut all = attributes();
+        all.push(KeyValue::new("db.system", "redis"));
+        all
+    })
+}
+
+/// `spin_outbound_mqtt.open_connection` (`crates/factor-outbound-mqtt/src/
+/// host.rs`, the v2 `HostConnection`): kind client, the arguments Spin does
+/// not skip: `address`, `username` and `keep_alive_interval` (a `u64`, so a
+/// string); never the password.
+pub fn mqtt_open(parent: &Trace, address: &str, username: &str, keep_alive: u64) -> Trace {
+    parent.child(
+        || Cow::Borrowed("spin_outbound_mqtt.open_connection"),
+        SpanKind::Client,
+        || {
+            vec![
+                KeyValue::new("address", address.to_string()),
+                KeyValue::new("username", username.to_string()),
+                KeyValue::new("keep_alive_interval", keep_alive.to_string()),
+            ]
+        },
+    )
+}
+
+/// `spin_outbound_mqtt.publish`: kind producer, named `<topic> publish`,
+/// with `topic`, `qos` (its Debug text, `Qos::AtLeastOnce`),
+/// `messaging.operation = "publish"` and `messaging.system = "mqtt"`; the
+/// payload is not recorded.
+pub fn mqtt_publish(parent: &Trace, topic: &str, qos: &impl std::fmt::Debug) -> Trace {
+    parent.child(
+        || Cow::Owned(format!("{topic} publish")),
+        SpanKind::Producer,
+        || {
+            vec![
+                KeyValue::new("topic", topic.to_string()),
+                KeyValue::new("qos", format!("{qos:?}")),
+                KeyValue::new("messaging.operation", "publish"),
+                KeyValue::new("messaging.system", "mqtt"),
+            ]
+        },
+    )
 }
