@@ -5,9 +5,7 @@
 //! installed) a real mosquitto. Each permission is checked as Spin checks
 //! it, and each denial answers the guest what Spin answers it.
 
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::helpers::{Runner, Spawn, runner_bin, write_manifest};
 use edge_testkit::{MosquittoServer, RedisServer};
@@ -78,22 +76,6 @@ fn refused(manifest: &str, args: &[&str]) -> String {
     assert!(!out.status.success(), "it started: {stdout}");
     assert!(!stdout.contains("Serving"), "{stdout}");
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A loopback listener that counts the connections it is offered.
-fn counting_listener() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            if stream.is_ok() {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    });
-    (port, hits)
 }
 
 // ---- SQLite ----
@@ -340,7 +322,7 @@ fn outbound_redis_runs_every_command_on_an_allowed_server() {
 
 #[test]
 fn outbound_redis_to_an_address_not_allowed_is_invalid_address_and_never_dials() {
-    let (port, hits) = counting_listener();
+    let (port, hits) = edge_testkit::counting_listener();
     let addr = format!("redis://127.0.0.1:{port}");
     for extra in [
         String::new(),

@@ -1,8 +1,7 @@
 use super::*;
 use crate::permit::test_permit;
 use edge_testkit::RedisServer;
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 async fn open(ctx: &mut RedisCtx, address: &str) -> Result<u32, Error> {
     HostConnection::open(ctx, address.to_string())
@@ -15,23 +14,6 @@ fn conn(rep: u32) -> Resource<Connection> {
     Resource::new_borrow(rep)
 }
 
-/// A loopback listener that counts the connections it is offered.
-fn counting_listener() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            if stream.is_ok() {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    });
-    (port, hits)
-}
-
-use std::sync::Arc;
 
 async fn exec(
     ctx: &mut RedisCtx,
@@ -44,7 +26,7 @@ async fn exec(
 
 #[tokio::test]
 async fn an_address_outside_allowed_outbound_hosts_is_invalid_address_and_never_dialled() {
-    let (port, hits) = counting_listener();
+    let (port, hits) = edge_testkit::counting_listener();
     let mut ctx = RedisCtx::new(test_permit(&["redis://localhost:1"], &[]));
     for address in [
         format!("redis://127.0.0.1:{port}"),
