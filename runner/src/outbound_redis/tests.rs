@@ -14,7 +14,6 @@ fn conn(rep: u32) -> Resource<Connection> {
     Resource::new_borrow(rep)
 }
 
-
 async fn exec(
     ctx: &mut RedisCtx,
     c: u32,
