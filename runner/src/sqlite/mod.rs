@@ -234,14 +234,9 @@ impl Connection {
         parameters: Vec<Value>,
         max_result_bytes: usize,
     ) -> Result<QueryResult, Error> {
-        let connection = self.db_connection()?;
         let statement = statement.to_owned();
-        tokio::task::spawn_blocking(move || {
-            execute_query(&connection, &statement, parameters, max_result_bytes)
-        })
-        .await
-        // Spin's words when the blocking task fails (e.g. it panicked).
-        .map_err(|_| Error::Io("internal runtime error".to_string()))?
+        self.blocking(move |conn| execute_query(conn, &statement, parameters, max_result_bytes))
+            .await
     }
 
     /// The database's summary (Spin's `sqlite.backend`).
@@ -252,30 +247,37 @@ impl Connection {
     /// Runs `sql`, any number of statements, on a blocking thread (Spin's
     /// `execute_batch`, for `up --sqlite @file`).
     pub async fn execute_batch(&self, sql: &str) -> Result<(), Error> {
-        let connection = self.db_connection()?;
         let sql = sql.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let conn = connection
-                .lock()
-                .map_err(|_| Error::Io("internal runtime error".to_string()))?;
+        self.blocking(move |conn| {
             conn.execute_batch(&sql)
                 .map_err(|e| Error::Io(e.to_string()))
         })
         .await
-        .map_err(|_| Error::Io("internal runtime error".to_string()))?
+    }
+
+    /// Runs `work` on the connection (opened on first use) on a blocking
+    /// thread; a failed lock or blocking task is Spin's
+    /// `io("internal runtime error")`.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&rusqlite::Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let internal = || Error::Io("internal runtime error".to_string());
+        let connection = self.db_connection()?;
+        tokio::task::spawn_blocking(move || work(&*connection.lock().map_err(|_| internal())?))
+            .await
+            // Spin's words when the blocking task fails (e.g. it panicked).
+            .map_err(|_| internal())?
     }
 }
 
 fn execute_query(
-    connection: &Mutex<rusqlite::Connection>,
+    conn: &rusqlite::Connection,
     statement: &str,
     parameters: Vec<Value>,
     max_result_bytes: usize,
 ) -> Result<QueryResult, Error> {
     let io = |e: rusqlite::Error| Error::Io(e.to_string());
-    let conn = connection
-        .lock()
-        .map_err(|_| Error::Io("internal runtime error".to_string()))?;
     let mut prepared = conn.prepare_cached(statement).map_err(io)?;
     let columns: Vec<String> = prepared.column_names().map(ToOwned::to_owned).collect();
     let width = prepared.column_count();
