@@ -508,15 +508,11 @@ impl RuntimeConfig {
         cli_state_dir: Option<&Path>,
         app_dir: &Path,
     ) -> std::io::Result<Option<PathBuf>> {
-        let dir = match (cli_state_dir, &self.state_dir) {
-            // `--state-dir ""`: none, as Spin's `UserProvidedPath::Unset`.
-            (Some(dir), _) if dir.as_os_str().is_empty() => return Ok(None),
-            (Some(dir), _) => dir.to_owned(),
-            (None, Some(StateDir::Unset)) => return Ok(None),
-            (None, Some(StateDir::Path(dir))) => dir.clone(),
-            (None, None) => app_dir.join(".spin"),
-        };
-        std::path::absolute(dir).map(Some)
+        user_provided_path(
+            cli_state_dir,
+            self.state_dir.as_ref(),
+            Some(app_dir.join(".spin")),
+        )
     }
 
     /// Where component output is written, with Spin's precedence
@@ -528,15 +524,30 @@ impl RuntimeConfig {
         cli_log_dir: Option<&Path>,
         state_dir: Option<&Path>,
     ) -> std::io::Result<Option<PathBuf>> {
-        let dir = match (cli_log_dir, &self.log_dir) {
-            (Some(dir), _) if dir.as_os_str().is_empty() => return Ok(None),
-            (Some(dir), _) => dir.to_owned(),
-            (None, Some(StateDir::Unset)) => return Ok(None),
-            (None, Some(StateDir::Path(dir))) => dir.clone(),
-            (None, None) => return Ok(state_dir.map(|d| d.join("logs"))),
-        };
-        std::path::absolute(dir).map(Some)
+        user_provided_path(
+            cli_log_dir,
+            self.log_dir.as_ref(),
+            state_dir.map(|d| d.join("logs")),
+        )
     }
+}
+
+/// Spin's `UserProvidedPath` precedence, for `state_dir` and `log_dir`: the
+/// flag (`""`: none), else the runtime config's key (`""`: none), else
+/// `default`; made absolute against the working directory.
+fn user_provided_path(
+    flag: Option<&Path>,
+    from_file: Option<&StateDir>,
+    default: Option<PathBuf>,
+) -> std::io::Result<Option<PathBuf>> {
+    let dir = match (flag, from_file) {
+        (Some(dir), _) if dir.as_os_str().is_empty() => None,
+        (Some(dir), _) => Some(dir.to_owned()),
+        (None, Some(StateDir::Unset)) => None,
+        (None, Some(StateDir::Path(dir))) => Some(dir.clone()),
+        (None, None) => default,
+    };
+    dir.map(std::path::absolute).transpose()
 }
 
 #[cfg(test)]
