@@ -1,11 +1,14 @@
 //! The `/api/process` answer cache: entries keyed by the digest of input and
-//! rule, stored in TTL envelopes.
+//! rule, stored in TTL envelopes, read through to the processor. The
+//! decisions are `edge_core::chain`'s; this module does the I/O.
 
 use edge_core::cache_key::{is_digest, process_entry_key};
+use edge_core::chain::{self as decide, Lookup, Processed};
 use edge_core::envelope::Envelope;
+use edge_core::internal::{CacheOutcome, PROCESS_PATH, PROCESSOR_FAILED, PROCESSOR_HOST};
 use edge_core::stats::Counter;
-use edge_core::upstream::MAX_UPSTREAM_BODY_BYTES;
-use edge_core::{AppError, CacheConfig, Reply};
+use edge_core::{AppError, Reply, config};
+use spin_sdk::http::Method;
 
 use crate::store;
 
@@ -19,47 +22,84 @@ fn entry_key(digest: &str) -> Result<String, AppError> {
     }
 }
 
-/// `GET /entries/{digest}`: 200 with the stored bytes, 404 on a miss. An
-/// expired entry is a miss and is deleted now (lazy eviction).
-pub fn get(digest: &str, request_id: &str) -> Result<Reply, AppError> {
+/// `POST /entries/{digest}`, body = the item the router validated: the
+/// stored answer if fresh (`x-cache: hit`); else the processor's answer,
+/// stored for `cache_ttl_seconds` (`miss`), or not stored when the store
+/// failed (`bypass`). An expired entry is deleted on the way (lazy
+/// eviction). A processor rejection passes through; a processor failure is
+/// [`PROCESSOR_FAILED`]. The store is opened once; a hit reads no variable.
+pub fn read_through(digest: &str, item: &[u8], request_id: &str) -> Result<Reply, AppError> {
     let key = entry_key(digest)?;
-    let store = store::open(request_id)?;
-    let cached = store::get(&store, &key, request_id)?;
-    match cached {
-        Some(envelope) if !envelope.is_expired(edge_glue::now()) => {
-            store::count(&store, Counter::Hits, request_id);
-            Ok(Reply::json(200, envelope.body, request_id))
-        }
-        expired => {
-            if expired.is_some() {
-                store::delete(&store, &key, request_id);
+    // A store failure does not fail the request: the answer is computed and
+    // not stored (every failure is logged by `store`).
+    let store = store::open(request_id).ok();
+    let read = store
+        .as_ref()
+        .and_then(|s| store::get(s, &key, request_id).ok());
+    let now = edge_glue::now();
+    let lookup = decide::lookup(read, now);
+    if let Some(store) = &store {
+        match &lookup {
+            Lookup::Hit(_) => store::count(store, Counter::Hits, request_id),
+            Lookup::Expired => {
+                store::delete(store, &key, request_id);
+                store::count(store, Counter::Misses, request_id);
             }
-            store::count(&store, Counter::Misses, request_id);
-            Ok(Reply::error(
-                &AppError::NotFound {
-                    message: "no cached answer".into(),
-                },
-                request_id,
-            ))
+            Lookup::Miss => store::count(store, Counter::Misses, request_id),
+            Lookup::Unavailable => {}
         }
     }
+    if let Lookup::Hit(stored) = lookup {
+        return Ok(Reply::json(200, stored, request_id).with_cache(CacheOutcome::Hit));
+    }
+
+    let answer = edge_glue::chain::call(
+        "cache",
+        Method::Post,
+        PROCESSOR_HOST,
+        PROCESS_PATH,
+        Some(item),
+        request_id,
+    );
+    let answer = match decide::processed(answer.map(|a| a.status_and_body())) {
+        Ok(Processed::Ok(answer)) => answer,
+        Ok(Processed::Rejected(status, error)) => {
+            return Ok(Reply::json(status, error, request_id));
+        }
+        Err(reason) => {
+            eprintln!("cache: request_id={request_id} {reason}");
+            return Ok(Reply::json(
+                PROCESSOR_FAILED,
+                AppError::Internal.to_json(request_id),
+                request_id,
+            ));
+        }
+    };
+    let (answer, stored) = match (&store, lookup.stores()) {
+        (Some(store), true) => store_answer(store, &key, answer, now, request_id),
+        _ => (answer, false),
+    };
+    let outcome = decide::computed_outcome(&lookup, stored);
+    Ok(Reply::json(200, answer, request_id).with_cache(outcome))
 }
 
-/// `PUT /entries/{digest}`: stores the body for `cache_ttl_seconds`.
-pub fn put(
-    digest: &str,
-    body: &[u8],
-    config: &CacheConfig,
+/// Stores `answer` for `cache_ttl_seconds` (the one variable this route
+/// reads, and only on a miss); gives it back, and whether it was stored.
+fn store_answer(
+    store: &spin_sdk::key_value::Store,
+    key: &str,
+    answer: Vec<u8>,
+    now: u64,
     request_id: &str,
-) -> Result<Reply, AppError> {
-    let key = entry_key(digest)?;
-    if body.len() > MAX_UPSTREAM_BODY_BYTES {
-        return Err(AppError::PayloadTooLarge {
-            max: MAX_UPSTREAM_BODY_BYTES,
-        });
-    }
-    let store = store::open(request_id)?;
-    let envelope = Envelope::new(body.to_vec(), edge_glue::now(), config.ttl_seconds);
-    store::set(&store, &key, &envelope, request_id)?;
-    Ok(Reply::empty(204, request_id))
+) -> (Vec<u8>, bool) {
+    let ttl = match config::ttl_from(|name| edge_glue::var("cache", name)) {
+        Ok(ttl) => ttl,
+        Err(e) => {
+            eprintln!("cache: request_id={request_id} configuration error: {e}");
+            return (answer, false);
+        }
+    };
+    let envelope = Envelope::new(answer, now, ttl);
+    let stored = store::set(store, key, &envelope, request_id).is_ok();
+    (envelope.body, stored)
 }

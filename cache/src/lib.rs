@@ -4,16 +4,19 @@
 //! Private (`route = { private = true }`); only the router calls it, through
 //! Spin's local service chaining at `http://cache.spin.internal`.
 //! Capabilities: `key_value_stores = ["default"]` and
-//! `allowed_outbound_hosts = ["{{ upstream_origin }}"]` — and no outbound
+//! `allowed_outbound_hosts = ["http://processor.spin.internal",
+//! "{{ upstream_origin }}"]`: the processor for the read-through of
+//! `/api/process` answers, the upstream for `/api/data` — and no upstream
 //! call at all while `upstream_origin` is unset (empty, or the default
 //! `http://upstream.invalid`).
 //!
 //! Internal API (every answer echoes `x-request-id`; errors are the public
 //! error JSON):
-//! - `GET /entries/{digest}` → 200 the stored answer bytes (hit), 404 miss
-//!   (an expired entry is a miss and is deleted), 503 store unavailable;
-//! - `PUT /entries/{digest}`, body = answer → 204 stored for
-//!   `cache_ttl_seconds`, 503 store unavailable;
+//! - `POST /entries/{digest}`, body = the validated item → 200 the answer
+//!   with `x-cache: hit` (the stored bytes), `miss` (the processor's answer,
+//!   stored for `cache_ttl_seconds`) or `bypass` (the store failed: not
+//!   stored); the processor's 4xx error JSON as is; 502 when the processor
+//!   failed (an expired entry is a miss and is deleted);
 //! - `DELETE /entries` → 200 `{"purged":n}` (counters are kept);
 //! - `GET /data/{key}` → 200 upstream JSON with `x-cache: hit|miss|stale`
 //!   (or `bypass` when the store failed), 400 bad key, 404 upstream has no
@@ -23,8 +26,10 @@
 //! - `GET /health` → 200 `{"store":"ok"|"unavailable"}`.
 //!
 //! `{digest}` is `edge_core::cache_key::process_digest` of the input and
-//! the rule (64 hex chars). Variables: `cache_ttl_seconds`,
-//! `upstream_origin`, `upstream_path`, `upstream_timeout_ms`.
+//! the rule (64 hex chars). Variables, read only by the routes that use
+//! them: `cache_ttl_seconds` when an answer is stored (so a hit reads
+//! none); all four (`upstream_origin`, `upstream_path`,
+//! `upstream_timeout_ms` too) by `/data`.
 
 mod admin;
 mod data;
@@ -54,8 +59,7 @@ fn dispatch(req: &Request, request_id: &str) -> Result<Reply, AppError> {
         })
     };
     match route {
-        CacheRoute::GetEntry { digest } => entries::get(digest, request_id),
-        CacheRoute::PutEntry { digest } => entries::put(digest, req.body(), &config()?, request_id),
+        CacheRoute::Entry { digest } => entries::read_through(digest, req.body(), request_id),
         CacheRoute::Purge => admin::purge(request_id),
         CacheRoute::Data { key } => data::get(key, &config()?, request_id),
         CacheRoute::Stats => admin::stats(request_id),

@@ -1,31 +1,44 @@
-//! How the router reads the answers of the internal components (see
-//! [`crate::internal`]); the I/O is in the router, the decisions are here.
+//! The read-through of `POST /api/process` across the components (see
+//! [`crate::internal`]): the I/O is in the cache and the router, the
+//! decisions are here.
 //!
 //! The cache never turns a good request into an error: any failure to look
 //! up or store an answer makes it `x-cache: bypass`, and the processed answer
 //! is still returned.
 
+use crate::envelope::Envelope;
 use crate::error::AppError;
-use crate::internal::CacheOutcome;
+use crate::internal::{CacheOutcome, PROCESSOR_FAILED};
 
-/// The result of `GET /entries/{digest}` on the cache.
+/// What the cache found in its store for an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    /// 200: the stored answer, served byte for byte.
+    /// A fresh entry: its stored answer, served byte for byte.
     Hit(Vec<u8>),
-    /// 404: compute, then store.
+    /// No entry: compute, then store.
     Miss,
-    /// Anything else (503, unexpected status, transport error): compute,
-    /// do not store.
+    /// An expired entry: deleted now (lazy eviction), then as a miss.
+    Expired,
+    /// The store failed (open or read): compute, do not store.
     Unavailable,
 }
 
-/// Interprets the cache's lookup answer (`None` = the call itself failed).
-pub fn lookup(answer: Option<(u16, Vec<u8>)>) -> Lookup {
-    match answer {
-        Some((200, body)) => Lookup::Hit(body),
-        Some((404, _)) => Lookup::Miss,
-        _ => Lookup::Unavailable,
+/// Reads the cache's store answer for an entry (`None` = the store failed)
+/// at `now` (Unix seconds).
+pub fn lookup(read: Option<Option<Envelope>>, now: u64) -> Lookup {
+    match read {
+        Some(Some(envelope)) if !envelope.is_expired(now) => Lookup::Hit(envelope.body),
+        Some(Some(_)) => Lookup::Expired,
+        Some(None) => Lookup::Miss,
+        None => Lookup::Unavailable,
+    }
+}
+
+impl Lookup {
+    /// Whether a computed answer is to be stored: only after a read that
+    /// worked (a store that just failed is not written to).
+    pub fn stores(&self) -> bool {
+        matches!(self, Lookup::Miss | Lookup::Expired)
     }
 }
 
@@ -33,14 +46,41 @@ pub fn lookup(answer: Option<(u16, Vec<u8>)>) -> Lookup {
 /// stored, `bypass` otherwise.
 pub fn computed_outcome(lookup: &Lookup, stored: bool) -> CacheOutcome {
     match lookup {
-        Lookup::Miss if stored => CacheOutcome::Miss,
+        Lookup::Miss | Lookup::Expired if stored => CacheOutcome::Miss,
         _ => CacheOutcome::Bypass,
     }
 }
 
-/// Whether the cache's `PUT /entries/{digest}` answer means "stored".
-pub fn stored(answer: Option<u16>) -> bool {
-    matches!(answer, Some(200..=299))
+/// What the cache's `POST /entries/{digest}` answer means to the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// 200 with `x-cache` hit, miss or bypass: served as is.
+    Answer(Vec<u8>, CacheOutcome),
+    /// A 4xx with the processor's error body: passed through as is.
+    Rejected(u16, Vec<u8>),
+    /// [`PROCESSOR_FAILED`]: the processor failed behind the cache; a 500
+    /// for the caller, as when the router calls it itself.
+    ProcessorFailed,
+    /// Anything else, or no answer: the cache itself failed. The router
+    /// asks the processor itself and answers `x-cache: bypass`.
+    Unavailable,
+}
+
+/// Interprets the cache's answer: status, `x-cache`, body (`None` = the
+/// call itself failed).
+pub fn entry(answer: Option<(u16, Option<CacheOutcome>, Vec<u8>)>) -> Entry {
+    match answer {
+        Some((
+            200,
+            Some(outcome @ (CacheOutcome::Hit | CacheOutcome::Miss | CacheOutcome::Bypass)),
+            body,
+        )) => Entry::Answer(body, outcome),
+        Some((status @ 400..=499, _, body)) if is_error_body(&body) => {
+            Entry::Rejected(status, body)
+        }
+        Some((PROCESSOR_FAILED, _, _)) => Entry::ProcessorFailed,
+        _ => Entry::Unavailable,
+    }
 }
 
 /// The processor's answer to `POST /process` or `POST /process/batch`.
@@ -101,37 +141,84 @@ fn is_error_body(body: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    fn envelope(stored_at: u64) -> Envelope {
+        Envelope::new(b"x".to_vec(), stored_at, 10)
+    }
+
     #[test]
-    fn a_200_lookup_is_a_hit_with_the_stored_bytes() {
+    fn a_fresh_entry_is_a_hit_with_the_stored_bytes() {
         assert_eq!(
-            lookup(Some((200, b"x".to_vec()))),
+            lookup(Some(Some(envelope(100))), 105),
             Lookup::Hit(b"x".to_vec())
         );
     }
 
     #[test]
-    fn a_404_lookup_is_a_miss() {
-        assert_eq!(lookup(Some((404, vec![]))), Lookup::Miss);
+    fn an_absent_or_expired_entry_is_computed_and_stored() {
+        assert_eq!(lookup(Some(None), 100), Lookup::Miss);
+        assert_eq!(lookup(Some(Some(envelope(100))), 200), Lookup::Expired);
+        assert!(Lookup::Miss.stores());
+        assert!(Lookup::Expired.stores());
     }
 
     #[test]
-    fn store_trouble_is_never_an_error() {
-        assert_eq!(lookup(Some((503, vec![]))), Lookup::Unavailable);
-        assert_eq!(lookup(Some((500, vec![]))), Lookup::Unavailable);
-        assert_eq!(lookup(None), Lookup::Unavailable);
+    fn a_failed_store_is_computed_and_never_written() {
+        assert_eq!(lookup(None, 100), Lookup::Unavailable);
+        assert!(!Lookup::Unavailable.stores());
     }
 
     #[test]
     fn only_a_stored_miss_is_reported_as_miss() {
         assert_eq!(computed_outcome(&Lookup::Miss, true), CacheOutcome::Miss);
+        assert_eq!(computed_outcome(&Lookup::Expired, true), CacheOutcome::Miss);
         assert_eq!(computed_outcome(&Lookup::Miss, false), CacheOutcome::Bypass);
         assert_eq!(
             computed_outcome(&Lookup::Unavailable, true),
             CacheOutcome::Bypass
         );
-        assert!(stored(Some(204)));
-        assert!(!stored(Some(503)));
-        assert!(!stored(None));
+    }
+
+    #[test]
+    fn the_caches_answer_is_served_with_its_outcome() {
+        for outcome in [CacheOutcome::Hit, CacheOutcome::Miss, CacheOutcome::Bypass] {
+            assert_eq!(
+                entry(Some((200, Some(outcome), b"{}".to_vec()))),
+                Entry::Answer(b"{}".to_vec(), outcome)
+            );
+        }
+    }
+
+    #[test]
+    fn a_processor_rejection_passes_through_the_cache() {
+        let err = AppError::ResultOverflow {
+            value: 2,
+            multiplier: 3,
+        }
+        .to_json("r")
+        .into_bytes();
+        assert_eq!(
+            entry(Some((422, None, err.clone()))),
+            Entry::Rejected(422, err)
+        );
+    }
+
+    #[test]
+    fn a_processor_failure_behind_the_cache_is_not_retried() {
+        assert_eq!(entry(Some((502, None, vec![]))), Entry::ProcessorFailed);
+    }
+
+    #[test]
+    fn a_failing_cache_is_never_an_error() {
+        for answer in [
+            None,
+            Some((500, None, b"{}".to_vec())),
+            Some((503, None, b"{}".to_vec())),
+            Some((200, None, b"{}".to_vec())),
+            Some((200, Some(CacheOutcome::Stale), b"{}".to_vec())),
+            Some((404, None, b"<html>".to_vec())),
+        ] {
+            assert_eq!(entry(answer.clone()), Entry::Unavailable, "{answer:?}");
+        }
     }
 
     #[test]

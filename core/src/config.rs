@@ -180,33 +180,62 @@ impl std::fmt::Debug for RouterConfig {
 }
 
 impl RouterConfig {
-    /// Reads the router's variables through `get` (`None` = not set).
+    /// Reads all the router's variables through `get` (`None` = not set).
+    /// The router itself reads per route only what the route needs
+    /// ([`rule_from`], [`max_body_bytes_from`], [`max_batch_items_from`],
+    /// [`admin_token_from`]): each read is a host call.
     pub fn from_vars(
         mut get: impl FnMut(&'static str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let rule = rule_from(&mut get)?;
-        let max_body_bytes = parse_usize(
-            names::MAX_BODY_BYTES,
-            get(names::MAX_BODY_BYTES).as_deref(),
-            defaults::MAX_BODY_BYTES,
-            1,
-            limits::MAX_BODY_BYTES,
-        )?;
-        let max_batch_items = parse_usize(
-            names::MAX_BATCH_ITEMS,
-            get(names::MAX_BATCH_ITEMS).as_deref(),
-            defaults::MAX_BATCH_ITEMS,
-            1,
-            limits::MAX_BATCH_ITEMS,
-        )?;
-        let admin_token = get(names::ADMIN_TOKEN).filter(|t| !t.is_empty());
         Ok(RouterConfig {
-            rule,
-            max_body_bytes,
-            max_batch_items,
-            admin_token,
+            rule: rule_from(&mut get)?,
+            max_body_bytes: max_body_bytes_from(&mut get)?,
+            max_batch_items: max_batch_items_from(&mut get)?,
+            admin_token: admin_token_from(&mut get),
         })
     }
+}
+
+/// `max_body_bytes`: the largest request body the router reads.
+pub fn max_body_bytes_from(
+    mut get: impl FnMut(&'static str) -> Option<String>,
+) -> Result<usize, ConfigError> {
+    parse_usize(
+        names::MAX_BODY_BYTES,
+        get(names::MAX_BODY_BYTES).as_deref(),
+        defaults::MAX_BODY_BYTES,
+        1,
+        limits::MAX_BODY_BYTES,
+    )
+}
+
+/// `max_batch_items`: the most items of one batch.
+pub fn max_batch_items_from(
+    mut get: impl FnMut(&'static str) -> Option<String>,
+) -> Result<usize, ConfigError> {
+    parse_usize(
+        names::MAX_BATCH_ITEMS,
+        get(names::MAX_BATCH_ITEMS).as_deref(),
+        defaults::MAX_BATCH_ITEMS,
+        1,
+        limits::MAX_BATCH_ITEMS,
+    )
+}
+
+/// `admin_token`; `None` when empty (the admin API answers 403).
+pub fn admin_token_from(mut get: impl FnMut(&'static str) -> Option<String>) -> Option<String> {
+    get(names::ADMIN_TOKEN).filter(|t| !t.is_empty())
+}
+
+/// `cache_ttl_seconds`: how long a stored answer stays fresh.
+pub fn ttl_from(mut get: impl FnMut(&'static str) -> Option<String>) -> Result<u64, ConfigError> {
+    parse_number(
+        names::CACHE_TTL_SECONDS,
+        get(names::CACHE_TTL_SECONDS).as_deref(),
+        defaults::CACHE_TTL_SECONDS,
+        1,
+        limits::MAX_CACHE_TTL_SECONDS,
+    )
 }
 
 /// What the cache reads: the TTL and the upstream.
@@ -224,13 +253,7 @@ impl CacheConfig {
     pub fn from_vars(
         mut get: impl FnMut(&'static str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let ttl_seconds = parse_number(
-            names::CACHE_TTL_SECONDS,
-            get(names::CACHE_TTL_SECONDS).as_deref(),
-            defaults::CACHE_TTL_SECONDS,
-            1,
-            limits::MAX_CACHE_TTL_SECONDS,
-        )?;
+        let ttl_seconds = ttl_from(&mut get)?;
         let upstream_timeout_ms = parse_number(
             names::UPSTREAM_TIMEOUT_MS,
             get(names::UPSTREAM_TIMEOUT_MS).as_deref(),
@@ -329,6 +352,25 @@ mod tests {
         assert!(RouterConfig::from_vars(vars(&[("max_batch_items", "0")])).is_err());
         assert!(CacheConfig::from_vars(vars(&[("upstream_timeout_ms", "0")])).is_err());
         assert!(CacheConfig::from_vars(vars(&[("cache_ttl_seconds", "0")])).is_err());
+    }
+
+    #[test]
+    fn each_route_reads_only_its_variables() {
+        let mut read = Vec::new();
+        let mut get = |name: &'static str| {
+            read.push(name);
+            None
+        };
+        rule_from(&mut get).unwrap();
+        max_body_bytes_from(&mut get).unwrap();
+        assert_eq!(read, ["threshold", "multiplier", "max_body_bytes"]);
+        read.clear();
+        let mut get = |name: &'static str| {
+            read.push(name);
+            Some("7".to_string())
+        };
+        assert_eq!(ttl_from(&mut get), Ok(7));
+        assert_eq!(read, ["cache_ttl_seconds"]);
     }
 
     #[test]

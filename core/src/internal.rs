@@ -13,8 +13,7 @@
 //!
 //! | request                         | answer                                                           |
 //! |---------------------------------|------------------------------------------------------------------|
-//! | `GET /entries/{digest}`         | 200 the stored body (hit), 404 (miss), 503 store unavailable     |
-//! | `PUT /entries/{digest}` body    | 204 stored for `cache_ttl_seconds`, 503 store unavailable        |
+//! | `POST /entries/{digest}` item   | the read-through of one answer, see below                        |
 //! | `DELETE /entries`               | 200 `{"purged":n}`, 503                                          |
 //! | `GET /data/{key}`               | 200 upstream JSON with `x-cache: hit\|miss\|stale`; 4xx/5xx error |
 //! | `GET /stats`                    | 200 stats JSON (see [`crate::stats`]), 503                       |
@@ -22,6 +21,23 @@
 //!
 //! `{digest}` is a [`crate::cache_key::process_digest`] (64 hex chars);
 //! `{key}` a validated data key.
+//!
+//! `POST /entries/{digest}` is the whole read-through of `POST /api/process`
+//! in one chained call: its body is the item the router validated
+//! ([`crate::Item::to_json`]), and the cache owns the rest
+//! ([`crate::chain`] has the decisions of both sides):
+//!
+//! | the cache's answer                         | when                                                        |
+//! |--------------------------------------------|-------------------------------------------------------------|
+//! | 200 the stored bytes, `x-cache: hit`       | a fresh entry (the processor is not called)                 |
+//! | 200 the answer, `x-cache: miss`            | no fresh entry: the processor's answer, stored for `cache_ttl_seconds` |
+//! | 200 the answer, `x-cache: bypass`          | the store failed (open, read or write): computed, not stored |
+//! | 4xx the processor's error JSON             | the processor rejected the item (e.g. 422 `result_overflow`) |
+//! | 502 ([`PROCESSOR_FAILED`])                 | the processor failed or was unreachable                     |
+//!
+//! So a miss is three instances (router, cache, processor) and a hit two.
+//! Any other answer, or none, means the cache itself failed: the router asks
+//! the processor itself and answers `x-cache: bypass`.
 
 use crate::error::AppError;
 use crate::routes::{require_method, strip_query};
@@ -39,6 +55,10 @@ pub const CACHE_ORIGIN: &str = "http://cache.spin.internal";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Header carrying the cache outcome.
 pub const CACHE_HEADER: &str = "x-cache";
+
+/// The cache's status for `POST /entries/{digest}` when the processor behind
+/// it failed (the router answers 500, as when it calls the processor itself).
+pub const PROCESSOR_FAILED: u16 = 502;
 
 pub const PROCESS_PATH: &str = "/process";
 pub const PROCESS_BATCH_PATH: &str = "/process/batch";
@@ -68,10 +88,14 @@ pub fn processor_route(method: &str, path_with_query: &str) -> Result<ProcessorR
 /// A cache request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheRoute<'a> {
-    GetEntry { digest: &'a str },
-    PutEntry { digest: &'a str },
+    /// `POST /entries/{digest}`: the read-through of one answer.
+    Entry {
+        digest: &'a str,
+    },
     Purge,
-    Data { key: &'a str },
+    Data {
+        key: &'a str,
+    },
     Stats,
     Health,
 }
@@ -85,11 +109,7 @@ pub fn cache_route<'a>(method: &str, path_with_query: &'a str) -> Result<CacheRo
         HEALTH_PATH => require_method(method, "GET").map(|()| CacheRoute::Health),
         _ => {
             if let Some(digest) = path.strip_prefix("/entries/") {
-                match method {
-                    "GET" => Ok(CacheRoute::GetEntry { digest }),
-                    "PUT" => Ok(CacheRoute::PutEntry { digest }),
-                    _ => Err(AppError::MethodNotAllowed { allow: "GET, PUT" }),
-                }
+                require_method(method, "POST").map(|()| CacheRoute::Entry { digest })
             } else if let Some(key) = path.strip_prefix("/data/") {
                 require_method(method, "GET").map(|()| CacheRoute::Data { key })
             } else {
@@ -156,12 +176,8 @@ mod tests {
         let d = "ab".repeat(32);
         let get = format!("/entries/{d}");
         assert_eq!(
-            cache_route("GET", &get),
-            Ok(CacheRoute::GetEntry { digest: &d })
-        );
-        assert_eq!(
-            cache_route("PUT", &get),
-            Ok(CacheRoute::PutEntry { digest: &d })
+            cache_route("POST", &get),
+            Ok(CacheRoute::Entry { digest: &d })
         );
         assert_eq!(cache_route("DELETE", "/entries"), Ok(CacheRoute::Purge));
         assert_eq!(
@@ -170,10 +186,9 @@ mod tests {
         );
         assert_eq!(cache_route("GET", "/stats"), Ok(CacheRoute::Stats));
         assert_eq!(cache_route("GET", "/health"), Ok(CacheRoute::Health));
-        assert_eq!(
-            cache_route("POST", &get).unwrap_err().allow(),
-            Some("GET, PUT")
-        );
+        for gone in ["GET", "PUT"] {
+            assert_eq!(cache_route(gone, &get).unwrap_err().allow(), Some("POST"));
+        }
         assert_eq!(cache_route("GET", "/entries").unwrap_err().status(), 405);
         assert_eq!(cache_route("GET", "/nope").unwrap_err().status(), 404);
     }

@@ -1,9 +1,12 @@
 //! The glue every component shares between spin-sdk and edge-core: reading
-//! a variable, the wall clock, entropy, the request id, and turning a
-//! [`Reply`] into a Spin response.
+//! a variable, the wall clock, entropy, the request id, turning a [`Reply`]
+//! into a Spin response, and the chained calls between components
+//! ([`chain`]).
 //!
 //! edge-core stays free of spin-sdk (it is tested natively and fuzzed); the
 //! components stay thin: their `host.rs` keeps only what is theirs.
+
+pub mod chain;
 
 use edge_core::{AppError, Reply, request_id};
 use spin_sdk::http::Response;

@@ -1,13 +1,16 @@
 //! What the router takes from the host besides edge-glue: the request's
-//! headers, its bounded body, and its configuration.
+//! headers, its bounded body, and its configuration, read per route: only
+//! the variables a route needs (each `variables::get` is a host call, which
+//! on Spin consults its providers, the process environment first).
 
 use std::time::Instant;
 
 use edge_core::body::{
     BODY_TIMEOUT_MS, BoundedBody, Drain, check_declared_length, drains_declared,
 };
+use edge_core::config::{self, ConfigError};
 use edge_core::internal::REQUEST_ID_HEADER;
-use edge_core::{AppError, RouterConfig, content_type, request_id};
+use edge_core::{AppError, RouterConfig, Rule, content_type, request_id};
 use spin_sdk::http::{Fields, IncomingRequest};
 use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
 use wasi::clocks::monotonic_clock;
@@ -67,13 +70,39 @@ fn header(headers: &Fields, name: &str) -> Option<String> {
         .and_then(|v| String::from_utf8(v).ok())
 }
 
-/// The router's configuration; an invalid variable is logged (naming it)
-/// and is a 500 for the caller.
-pub fn config(request_id: &str) -> Result<RouterConfig, AppError> {
-    RouterConfig::from_vars(|name| edge_glue::var("router", name)).map_err(|e| {
+/// A variable of the router, through `read` (e.g. [`config::rule_from`]); an
+/// invalid value is logged (naming it) and is a 500 for the caller.
+fn setting<T>(
+    request_id: &str,
+    read: impl FnOnce(&mut dyn FnMut(&'static str) -> Option<String>) -> Result<T, ConfigError>,
+) -> Result<T, AppError> {
+    read(&mut |name| edge_glue::var("router", name)).map_err(|e| {
         eprintln!("router: request_id={request_id} configuration error: {e}");
         AppError::Internal
     })
+}
+
+/// The rule (`threshold`, `multiplier`): part of every cache key.
+pub fn rule(request_id: &str) -> Result<Rule, AppError> {
+    setting(request_id, |get| config::rule_from(get))
+}
+
+/// `max_body_bytes`.
+pub fn max_body_bytes(request_id: &str) -> Result<usize, AppError> {
+    setting(request_id, |get| config::max_body_bytes_from(get))
+}
+
+/// `max_batch_items`.
+pub fn max_batch_items(request_id: &str) -> Result<usize, AppError> {
+    setting(request_id, |get| config::max_batch_items_from(get))
+}
+
+/// The whole configuration, for the admin routes: they use only
+/// `admin_token`, but they are the operator's, so an invalid variable shows
+/// there (a 500) even when no public route has used it yet; they are rare,
+/// so the reads cost nothing that matters.
+pub fn config(request_id: &str) -> Result<RouterConfig, AppError> {
+    setting(request_id, |get| RouterConfig::from_vars(get))
 }
 
 /// The request's body, opened at most once: by [`json_body`] for the

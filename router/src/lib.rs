@@ -7,10 +7,11 @@
 //!
 //! Calls it makes (every one carries `x-request-id`; see
 //! `edge_core::internal` for the full internal API):
-//! - `POST /api/process`: cache `GET /entries/{digest}` → on a hit, the
-//!   stored bytes (`x-cache: hit`); on a miss, processor `POST /process`
-//!   then cache `PUT /entries/{digest}` (`miss`); if the cache fails at
-//!   either step the processed answer is still returned (`bypass`);
+//! - `POST /api/process`: one call, cache `POST /entries/{digest}` with the
+//!   validated item, which answers the stored copy (`x-cache: hit`) or asks
+//!   the processor, stores and answers (`miss`; `bypass` when its store
+//!   failed); if the cache itself fails, the router asks the processor
+//!   `POST /process` and answers `bypass`;
 //! - `POST /api/process/batch`: processor `POST /process/batch` (not cached);
 //! - `GET /api/data/{key}`: cache `GET /data/{key}`, passed through;
 //! - `GET /api/cache/stats`, `DELETE /api/cache`: admin token checked here,
@@ -18,8 +19,10 @@
 //! - `GET /api/health`: cache `GET /health` for the store's status.
 //!
 //! One access-log line per request goes to stdout; diagnostics to stderr.
-//! Variables: `threshold`, `multiplier` (part of cache keys),
-//! `max_body_bytes`, `max_batch_items`, `admin_token`.
+//! Variables, each read only by the routes that use it: `threshold`,
+//! `multiplier` (part of cache keys) and `max_body_bytes` by
+//! `/api/process`; `max_body_bytes` and `max_batch_items` by the batch; all
+//! five (`admin_token` too) by the admin routes.
 
 mod admin;
 mod chain;

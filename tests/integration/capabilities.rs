@@ -131,7 +131,7 @@ fn spin_toml_grants_each_component_least_privilege() {
     assert!(get("router", "key_value_stores").is_empty());
     assert_eq!(
         get("cache", "allowed_outbound_hosts"),
-        ["{{ upstream_origin }}"]
+        ["http://processor.spin.internal", "{{ upstream_origin }}"]
     );
     assert_eq!(get("cache", "key_value_stores"), ["default"]);
 }
@@ -170,7 +170,7 @@ fn the_router_reaches_only_the_cache_and_the_processor() {
 }
 
 #[test]
-fn the_cache_reaches_only_the_configured_upstream_and_its_store() {
+fn the_cache_reaches_only_the_processor_the_configured_upstream_and_its_store() {
     let upstream = Target::start();
     let other = Target::start();
     let origin = upstream.url();
@@ -179,8 +179,13 @@ fn the_cache_reaches_only_the_configured_upstream_and_its_store() {
         r.get(&format!("/fetch?url={origin}/data/1")).text(),
         "200 upstream"
     );
+    assert_eq!(
+        r.get("/fetch?url=http://processor.spin.internal/hello")
+            .text(),
+        "200 hello"
+    );
     assert_denied(&r, &other.url());
-    assert_denied(&r, "http://processor.spin.internal/hello");
+    assert_denied(&r, "http://router.spin.internal/hello");
     assert_eq!(r.get("/kv?store=default&op=set&key=k&value=v").text(), "ok");
     let kv = r.get("/kv?store=other&op=get&key=k");
     assert!(kv.text().contains("AccessDenied"), "{}", kv.text());
@@ -189,9 +194,14 @@ fn the_cache_reaches_only_the_configured_upstream_and_its_store() {
 }
 
 #[test]
-fn the_cache_reaches_nothing_when_no_upstream_is_configured() {
+fn the_cache_reaches_only_the_processor_when_no_upstream_is_configured() {
     let target = Target::start();
     let r = run_as("cache", &[]);
+    assert_eq!(
+        r.get("/fetch?url=http://processor.spin.internal/hello")
+            .text(),
+        "200 hello"
+    );
     assert_denied(&r, &target.url());
     assert_denied(&r, "https://api.example.com/");
     assert_eq!(target.hits(), 0);
