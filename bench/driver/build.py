@@ -29,6 +29,10 @@ class Artifacts:
     plain_processor: Path | None = None
     wasmtime: Path | None = None
     spin: Path | None = None
+    # `spin --version`'s line, e.g. "spin 4.0.2 (bfc7543b 2026-06-23)".
+    spin_version: str | None = None
+    # Where the Spin binary came from: "SPIN_BIN", "../shared/spin/spin" or "PATH".
+    spin_source: str | None = None
     # (what, why) for everything left out.
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
@@ -145,6 +149,43 @@ def _find_wasmtime(art: Artifacts, quick: bool) -> None:
         art.skip("wasmtime serve column", "`cargo install wasmtime-cli` failed (see above)")
 
 
+def _version_line(binary: Path) -> str | None:
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[0] if out.returncode == 0 and lines else None
+
+
+def _find_spin(art: Artifacts) -> None:
+    """Real Spin: $SPIN_BIN, else ../shared/spin/spin beside the repo, else
+    `spin` on PATH (the order the integration tests use too)."""
+    env = os.environ.get("SPIN_BIN")
+    on_path = shutil.which("spin")
+    if env:
+        candidates = [(Path(env), "SPIN_BIN")]
+    else:
+        candidates = [(paths.SHARED_SPIN, "../shared/spin/spin")]
+        if on_path:
+            candidates.append((Path(on_path), "PATH"))
+    for binary, source in candidates:
+        if not binary.exists():
+            continue
+        version = _version_line(binary)
+        if version is None:
+            say(f"{binary} ({source}) does not answer `--version`: not used")
+            continue
+        art.spin, art.spin_version, art.spin_source = binary.resolve(), version, source
+        say(f"Spin: {binary} ({source}): {version}")
+        return
+    if env:
+        art.skip("Spin column", f"SPIN_BIN={env} is not a working spin binary")
+    else:
+        art.skip("Spin column", f"no Spin binary: SPIN_BIN is unset, {paths.SHARED_SPIN} is absent "
+                 "and `spin` is not on PATH")
+
+
 # Which systems need which build (see systems.py for the keys).
 NEEDS = {
     "runner": {"runner", "runner-proc", "runner-proc-vars"},
@@ -210,9 +251,5 @@ def build_all(quick: bool, only: set[str] | None = None) -> Artifacts:
     if needed("wasmtime"):
         _find_wasmtime(art, quick)
     if needed("spin"):
-        spin = shutil.which("spin")
-        if spin:
-            art.spin = Path(spin)
-        else:
-            art.skip("Spin column", "`spin` is not on PATH")
+        _find_spin(art)
     return art

@@ -40,6 +40,25 @@ def _memory() -> str:
     return "unknown"
 
 
+def _commit() -> str:
+    """HEAD, and which measured sources the working tree changes (other
+    work in progress is built and measured too)."""
+    commit = _out(["git", "rev-parse", "--short", "HEAD"])
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", "router", "processor", "cache", "core", "glue", "runner",
+             "spin.toml", "runtime-config.toml", "Cargo.lock"],
+            capture_output=True, text=True, cwd=paths.ROOT, timeout=30,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return commit
+    changed = [line[3:] for line in out.splitlines() if line.strip()]
+    if changed:
+        shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+        commit += f" (plus uncommitted changes to {shown})"
+    return commit
+
+
 def describe(art: Artifacts) -> dict:
     machine = {
         "nproc": os.cpu_count(),
@@ -49,13 +68,13 @@ def describe(art: Artifacts) -> dict:
         "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
     versions = {
-        "commit": _out(["git", "rev-parse", "--short", "HEAD"]),
+        "commit": _commit(),
         "rustc": _out(["rustc", "--version"]),
         "wrk": _out([str(art.wrk), "-v"]) if art.wrk else "absent",
         "node": _out([str(art.node), "--version"]) if art.node else "absent",
         "edge-runner": _out([str(art.runner), "--version"]) if art.runner else "absent",
         "wasmtime": _out([str(art.wasmtime), "--version"]) if art.wasmtime else "absent",
-        "spin": _out([str(art.spin), "--version"]) if art.spin else "absent",
+        "spin": f"{art.spin_version} ({art.spin_source}: {art.spin})" if art.spin else "absent",
         "python": platform.python_version(),
     }
     return {"machine": machine, "versions": versions}
