@@ -8,6 +8,7 @@ use edge_core::envelope::Envelope;
 use edge_core::internal::{CacheOutcome, PROCESS_PATH, PROCESSOR_FAILED, PROCESSOR_HOST};
 use edge_core::stats::Counter;
 use edge_core::{AppError, Reply, config};
+use edge_glue::chain::Call;
 use spin_sdk::http::Method;
 
 use crate::store;
@@ -22,7 +23,7 @@ fn entry_key(digest: &str) -> Result<String, AppError> {
     }
 }
 
-/// `POST /entries/{digest}`, body = the item the router validated: the
+/// `POST /entries/{digest}`, `item` = the item the router validated: the
 /// stored answer if fresh (`x-cache: hit`); else the processor's answer,
 /// stored for `cache_ttl_seconds` (`miss`), or not stored when the store
 /// failed (`bypass`). An expired entry is deleted on the way (lazy
@@ -53,14 +54,14 @@ pub fn read_through(digest: &str, item: &[u8], request_id: &str) -> Result<Reply
         return Ok(Reply::json(200, stored, request_id).with_cache(CacheOutcome::Hit));
     }
 
-    let answer = edge_glue::chain::call(
-        "cache",
-        Method::Post,
-        PROCESSOR_HOST,
-        PROCESS_PATH,
-        Some(item),
-        request_id,
-    );
+    let request = Call {
+        method: Method::Post,
+        host: PROCESSOR_HOST,
+        path: PROCESS_PATH,
+        header: None,
+        body: Some(item),
+    };
+    let answer = edge_glue::chain::call("cache", request, request_id);
     let answer = match decide::processed(answer.map(|a| a.status_and_body())) {
         Ok(Processed::Ok(answer)) => answer,
         Ok(Processed::Rejected(status, error)) => {

@@ -12,7 +12,8 @@
 //!
 //! Internal API (every answer echoes `x-request-id`; errors are the public
 //! error JSON):
-//! - `POST /entries/{digest}`, body = the validated item → 200 the answer
+//! - `POST /entries/{digest}`, the validated item in `x-edge-item`
+//!   (`edge_core::internal::encode_item`), no body → 200 the answer
 //!   with `x-cache: hit` (the stored bytes), `miss` (the processor's answer,
 //!   stored for `cache_ttl_seconds`) or `bypass` (the store failed: not
 //!   stored); the processor's 4xx error JSON as is; 502 when the processor
@@ -37,7 +38,7 @@ mod entries;
 mod store;
 mod upstream;
 
-use edge_core::internal::{CacheRoute, REQUEST_ID_HEADER, cache_route};
+use edge_core::internal::{CacheRoute, ITEM_HEADER, REQUEST_ID_HEADER, cache_route, decode_item};
 use edge_core::{AppError, CacheConfig, Reply};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
@@ -59,7 +60,15 @@ fn dispatch(req: &Request, request_id: &str) -> Result<Reply, AppError> {
         })
     };
     match route {
-        CacheRoute::Entry { digest } => entries::read_through(digest, req.body(), request_id),
+        CacheRoute::Entry { digest } => {
+            let item = req
+                .header(ITEM_HEADER)
+                .and_then(|v| decode_item(v.as_bytes()))
+                .ok_or(AppError::MalformedJson {
+                    detail: format!("`{ITEM_HEADER}` is missing or malformed"),
+                })?;
+            entries::read_through(digest, &item, request_id)
+        }
         CacheRoute::Purge => admin::purge(request_id),
         CacheRoute::Data { key } => data::get(key, &config()?, request_id),
         CacheRoute::Stats => admin::stats(request_id),

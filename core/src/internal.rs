@@ -13,7 +13,7 @@
 //!
 //! | request                         | answer                                                           |
 //! |---------------------------------|------------------------------------------------------------------|
-//! | `POST /entries/{digest}` item   | the read-through of one answer, see below                        |
+//! | `POST /entries/{digest}`        | the read-through of one answer, see below                        |
 //! | `DELETE /entries`               | 200 `{"purged":n}`, 503                                          |
 //! | `GET /data/{key}`               | 200 upstream JSON with `x-cache: hit\|miss\|stale`; 4xx/5xx error |
 //! | `GET /stats`                    | 200 stats JSON (see [`crate::stats`]), 503                       |
@@ -23,9 +23,12 @@
 //! `{key}` a validated data key.
 //!
 //! `POST /entries/{digest}` is the whole read-through of `POST /api/process`
-//! in one chained call: its body is the item the router validated
-//! ([`crate::Item::to_json`]), and the cache owns the rest
-//! ([`crate::chain`] has the decisions of both sides):
+//! in one chained call: it has no body; the item the router validated
+//! ([`crate::Item::to_json`]) rides in the [`ITEM_HEADER`] header
+//! ([`encode_item`]), because a chained request with a body costs Spin a
+//! body stream between the two instances (measured: ~15 % more CPU per
+//! hit), and the cache needs the item only on a miss. The cache owns the
+//! rest ([`crate::chain`] has the decisions of both sides):
 //!
 //! | the cache's answer                         | when                                                        |
 //! |--------------------------------------------|-------------------------------------------------------------|
@@ -55,6 +58,52 @@ pub const CACHE_ORIGIN: &str = "http://cache.spin.internal";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Header carrying the cache outcome.
 pub const CACHE_HEADER: &str = "x-cache";
+
+/// The header of `POST /entries/{digest}` carrying the item, as
+/// [`encode_item`] writes it.
+pub const ITEM_HEADER: &str = "x-edge-item";
+
+/// The item's JSON as a header value: every byte that a header value may
+/// not hold (controls, DEL, non-ASCII) and `%` itself are `%XX`, so the
+/// value is visible ASCII and [`decode_item`] gives the JSON back exactly.
+pub fn encode_item(json: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(json.len());
+    for &b in json.as_bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+    out
+}
+
+/// The bytes [`encode_item`] encoded; `None` for a malformed `%` escape.
+pub fn decode_item(value: &[u8]) -> Option<Vec<u8>> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(value.len());
+    let mut bytes = value.iter();
+    while let Some(&b) = bytes.next() {
+        if b == b'%' {
+            let high = hex(*bytes.next()?)?;
+            let low = hex(*bytes.next()?)?;
+            out.push(high << 4 | low);
+        } else {
+            out.push(b);
+        }
+    }
+    Some(out)
+}
 
 /// The cache's status for `POST /entries/{digest}` when the processor behind
 /// it failed (the router answers 500, as when it calls the processor itself).
@@ -191,6 +240,28 @@ mod tests {
         }
         assert_eq!(cache_route("GET", "/entries").unwrap_err().status(), 405);
         assert_eq!(cache_route("GET", "/nope").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn an_item_travels_in_a_header_value_exactly() {
+        let json = "{\"id\":\"a%b \u{7f}\u{1}é✓\",\"value\":1}";
+        let value = encode_item(json);
+        assert!(value.bytes().all(|b| (0x20..0x7f).contains(&b)), "{value}");
+        assert_eq!(decode_item(value.as_bytes()).unwrap(), json.as_bytes());
+        assert_eq!(encode_item(r#"{"id":"x"}"#), r#"{"id":"x"}"#);
+        let all: Vec<u8> = (0..=255).collect();
+        let text = String::from_utf8_lossy(&all).into_owned();
+        assert_eq!(
+            decode_item(encode_item(&text).as_bytes()).unwrap(),
+            text.as_bytes()
+        );
+    }
+
+    #[test]
+    fn a_malformed_escape_is_no_item() {
+        assert_eq!(decode_item(b"%4"), None);
+        assert_eq!(decode_item(b"%zz"), None);
+        assert_eq!(decode_item(b"%41"), Some(b"A".to_vec()));
     }
 
     #[test]

@@ -38,17 +38,21 @@ impl Answer {
     }
 }
 
-/// Calls `http://{host}{path}`; `None` (logged, naming `component`, the
-/// caller) when the call itself fails.
-pub fn call(
-    component: &str,
-    method: Method,
-    host: &str,
-    path: &str,
-    body: Option<&[u8]>,
-    request_id: &str,
-) -> Option<Answer> {
-    match try_call(method, host, path, body, request_id) {
+/// A chained request: method, `http://{host}{path}`, an extra header if
+/// any, a JSON body if any.
+pub struct Call<'a> {
+    pub method: Method,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub header: Option<(&'a str, &'a [u8])>,
+    pub body: Option<&'a [u8]>,
+}
+
+/// Makes the call; `None` (logged, naming `component`, the caller) when
+/// the call itself fails.
+pub fn call(component: &str, call: Call<'_>, request_id: &str) -> Option<Answer> {
+    let (host, path) = (call.host, call.path);
+    match try_call(call, request_id) {
         Ok(answer) => Some(answer),
         Err(reason) => {
             eprintln!(
@@ -59,14 +63,18 @@ pub fn call(
     }
 }
 
-fn try_call(
-    method: Method,
-    host: &str,
-    path: &str,
-    body: Option<&[u8]>,
-    request_id: &str,
-) -> Result<Answer, String> {
+fn try_call(call: Call<'_>, request_id: &str) -> Result<Answer, String> {
+    let Call {
+        method,
+        host,
+        path,
+        header,
+        body,
+    } = call;
     let mut headers = vec![(REQUEST_ID_HEADER.to_owned(), request_id.as_bytes().to_vec())];
+    if let Some((name, value)) = header {
+        headers.push((name.to_owned(), value.to_vec()));
+    }
     if body.is_some() {
         headers.push(("content-type".to_owned(), b"application/json".to_vec()));
     }
@@ -78,23 +86,32 @@ fn try_call(
         .and_then(|()| request.set_authority(Some(host)))
         .and_then(|()| request.set_path_with_query(Some(path)))
         .map_err(|()| "invalid request line".to_owned())?;
-    let outgoing = request
-        .body()
-        .map_err(|()| "request body unavailable".to_owned())?;
-
-    // Send first, then stream the body: the host reads it concurrently.
-    let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
-    {
-        let stream = outgoing
-            .write()
-            .map_err(|()| "request body stream unavailable".to_owned())?;
-        for chunk in body.unwrap_or_default().chunks(WRITE_CHUNK) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| format!("writing the body: {e:?}"))?;
+    let future = match body {
+        // No body taken: the host sends an empty one, with no body stream
+        // between the instances (two host calls and a stream fewer).
+        None => outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?,
+        Some(body) => {
+            let outgoing = request
+                .body()
+                .map_err(|()| "request body unavailable".to_owned())?;
+            // Send first, then stream the body: the host reads it
+            // concurrently.
+            let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+            {
+                let stream = outgoing
+                    .write()
+                    .map_err(|()| "request body stream unavailable".to_owned())?;
+                for chunk in body.chunks(WRITE_CHUNK) {
+                    stream
+                        .blocking_write_and_flush(chunk)
+                        .map_err(|e| format!("writing the body: {e:?}"))?;
+                }
+            }
+            OutgoingBody::finish(outgoing, None)
+                .map_err(|e| format!("finishing the body: {e:?}"))?;
+            future
         }
-    }
-    OutgoingBody::finish(outgoing, None).map_err(|e| format!("finishing the body: {e:?}"))?;
+    };
 
     future.subscribe().block();
     let response = match future.get() {

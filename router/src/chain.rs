@@ -5,7 +5,7 @@
 use edge_core::{AppError, Reply};
 use spin_sdk::http::Method;
 
-pub use edge_glue::chain::Answer;
+pub use edge_glue::chain::{Answer, Call};
 
 /// Calls `http://{host}{path}`; `None` (logged) when the call itself fails.
 pub fn call(
@@ -15,7 +15,14 @@ pub fn call(
     body: Option<&[u8]>,
     request_id: &str,
 ) -> Option<Answer> {
-    edge_glue::chain::call("router", method, host, path, body, request_id)
+    let request = Call {
+        method,
+        host,
+        path,
+        header: None,
+        body,
+    };
+    edge_glue::chain::call("router", request, request_id)
 }
 
 /// Passes a cache answer through as the public reply (status, JSON body,

@@ -4,17 +4,19 @@ use edge_core::cache_key::process_digest;
 use edge_core::chain::{self as decide, Entry, Processed};
 use edge_core::input::{parse_batch, parse_item};
 use edge_core::internal::{
-    CACHE_HOST, CacheOutcome, ENTRIES_PATH, PROCESS_BATCH_PATH, PROCESS_PATH, PROCESSOR_HOST,
+    CACHE_HOST, CacheOutcome, ENTRIES_PATH, ITEM_HEADER, PROCESS_BATCH_PATH, PROCESS_PATH,
+    PROCESSOR_HOST, encode_item,
 };
 use edge_core::{AppError, Reply};
 use spin_sdk::http::Method;
 
-use crate::chain::{Answer, call};
+use crate::chain::{Answer, Call, call};
 use crate::host::{self, Body, Ctx};
 
 /// `POST /api/process`: one item, cached by input and rule. One chained
-/// call: the cache's `POST /entries/{digest}` answers the stored copy, or
-/// asks the processor, stores and answers (`edge_core::internal`).
+/// call: the cache's `POST /entries/{digest}` (the item in a header, no
+/// body) answers the stored copy, or asks the processor, stores and answers
+/// (`edge_core::internal`).
 pub fn one(req: &mut Body, ctx: &Ctx) -> Result<Reply, AppError> {
     let rid = ctx.request_id.as_str();
     let rule = host::rule(rid)?;
@@ -24,13 +26,15 @@ pub fn one(req: &mut Body, ctx: &Ctx) -> Result<Reply, AppError> {
 
     let entry = format!("{ENTRIES_PATH}/{}", process_digest(&item, &rule));
     let input = item.to_json();
-    let answer = call(
-        Method::Post,
-        CACHE_HOST,
-        &entry,
-        Some(input.as_bytes()),
-        rid,
-    );
+    let header = encode_item(&input);
+    let request = Call {
+        method: Method::Post,
+        host: CACHE_HOST,
+        path: &entry,
+        header: Some((ITEM_HEADER, header.as_bytes())),
+        body: None,
+    };
+    let answer = edge_glue::chain::call("router", request, rid);
     match decide::entry(answer.map(Answer::into_parts)) {
         Entry::Answer(answer, outcome) => {
             if outcome == CacheOutcome::Bypass {
